@@ -1,0 +1,12 @@
+"""flowkit: normalizing flows for JAX, built on Equinox.
+
+One event per call: a bijector maps one example; batches go through ``jax.vmap``, or
+through :class:`Flow`, whose ``log_prob`` and ``sample`` take leading batch dimensions.
+"""
+
+from . import testing as testing
+from .bijectors import *  # noqa: F403  (the public bijectors; see flowkit/bijectors/__init__.py)
+from .flows import *  # noqa: F403
+from .nn import *  # noqa: F403
+
+__version__ = "0.1.0"

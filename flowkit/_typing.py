@@ -1,0 +1,8 @@
+"""jaxtyping aliases used across flowkit (one place, so signatures read the same everywhere)."""
+
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray, Scalar
+
+Shape = tuple[int, ...]
+"""The shape of one event, e.g. ``(2,)`` for 2-D vectors or ``(28, 28, 1)`` for an image."""
+
+__all__ = ["Array", "ArrayLike", "Float", "Int", "PRNGKeyArray", "Scalar", "Shape"]

@@ -1,0 +1,32 @@
+"""Bijectors: invertible maps of one event with exact log-determinants."""
+
+from ._base import AbstractBijector as AbstractBijector
+from ._chain import Chain as Chain
+from ._coupling import AdditiveCoupling as AdditiveCoupling
+from ._coupling import AffineCoupling as AffineCoupling
+from ._coupling import Coupling as Coupling
+from ._distrax_interop import FromDistrax as FromDistrax
+from ._distrax_interop import ToDistrax as ToDistrax
+from ._elementwise import AbstractElementwise as AbstractElementwise
+from ._elementwise import Affine as Affine
+from ._elementwise import Exp as Exp
+from ._elementwise import Identity as Identity
+from ._elementwise import LeakyReLU as LeakyReLU
+from ._elementwise import Logit as Logit
+from ._elementwise import Scale as Scale
+from ._elementwise import Sigmoid as Sigmoid
+from ._elementwise import Softplus as Softplus
+from ._elementwise import Tanh as Tanh
+from ._invert import Invert as Invert
+from ._masks import alternating_mask as alternating_mask
+from ._masks import channel_mask as channel_mask
+from ._masks import checkerboard_mask as checkerboard_mask
+from ._masks import half_mask as half_mask
+from ._permute import Permute as Permute
+from ._permute import Reverse as Reverse
+from ._permute import random_permutation as random_permutation
+from ._stack import Stack as Stack
+from ._transformers import AbstractTransformer as AbstractTransformer
+from ._transformers import AdditiveTransformer as AdditiveTransformer
+from ._transformers import AffineTransformer as AffineTransformer
+from ._transformers import SoftplusAffineTransformer as SoftplusAffineTransformer

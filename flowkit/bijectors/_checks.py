@@ -1,0 +1,46 @@
+"""Input validation shared by every bijector: shapes, dtypes and conditions.
+
+These run at trace time (shapes and dtypes are static), so they cost nothing under jit.
+"""
+
+import jax.numpy as jnp
+
+from .._typing import Array, ArrayLike, Shape
+
+
+def check_event(owner: str, name: str, value: ArrayLike, shape: Shape) -> Array:
+    """Return ``value`` as a floating-point array of exactly ``shape``, or raise.
+
+    Raises:
+        TypeError: ``value`` is not floating point (integer images must be dequantized first).
+        ValueError: ``value`` does not have the event shape.
+    """
+    value = jnp.asarray(value)
+    if not jnp.issubdtype(value.dtype, jnp.floating):
+        raise TypeError(
+            f"{owner}: expected a floating-point array for {name}; got dtype {value.dtype}. "
+            "Convert it first, e.g. x.astype(jnp.float32) (dequantize integer pixels)."
+        )
+    if value.shape != tuple(shape):
+        raise ValueError(
+            f"{owner}: expected {name} of shape {tuple(shape)} (one event); got shape "
+            f"{value.shape}. Batches go through jax.vmap, or use Flow.log_prob/sample."
+        )
+    return value
+
+
+def check_condition(owner: str, condition: ArrayLike | None, cond_shape: Shape | None):
+    """Return the condition as an array of ``cond_shape`` (or None when unconditional)."""
+    if cond_shape is None:
+        if condition is not None:
+            raise ValueError(
+                f"{owner}: this bijector is unconditional (cond_shape=None) but got a "
+                f"condition of shape {jnp.shape(condition)}. Drop the condition argument."
+            )
+        return None
+    if condition is None:
+        raise ValueError(
+            f"{owner}: expected a condition of shape {tuple(cond_shape)}; got None. "
+            "Pass condition=... (one condition per event)."
+        )
+    return check_event(owner, "condition", condition, cond_shape)

@@ -1,0 +1,66 @@
+"""Two-way interop with distrax bijectors."""
+
+import distrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .._typing import Array, Shape
+from ._base import AbstractBijector
+
+
+class FromDistrax(AbstractBijector):
+    """Use a distrax bijector inside flowkit (e.g. in a :class:`Chain`) on events of ``shape``.
+
+    distrax's log-determinant is summed over any entries it leaves unreduced (an
+    elementwise distrax bijector reports one term per entry).
+    """
+
+    bijector: distrax.Bijector
+    shape: Shape = eqx.field(static=True)
+    cond_shape: None = eqx.field(static=True, default=None)
+
+    def __check_init__(self):
+        if self.bijector.event_ndims_in > len(self.shape):
+            raise ValueError(
+                f"FromDistrax: the distrax bijector acts on {self.bijector.event_ndims_in}-D "
+                f"events but shape {self.shape} has only {len(self.shape)} dimensions."
+            )
+
+    def _forward_and_log_det(self, x, condition):
+        y, log_det = self.bijector.forward_and_log_det(x)
+        return y, jnp.sum(log_det)
+
+    def _inverse_and_log_det(self, y, condition):
+        x, log_det = self.bijector.inverse_and_log_det(y)
+        return x, jnp.sum(log_det)
+
+
+class ToDistrax(distrax.Bijector):
+    """A flowkit bijector as a ``distrax.Bijector`` (so ``distrax.Transformed`` accepts it).
+
+    Inputs may carry leading batch dimensions, which are mapped with ``jax.vmap``.
+    Conditional bijectors are not supported: distrax has no conditioning argument.
+    """
+
+    def __init__(self, bijector: AbstractBijector):
+        if bijector.cond_shape is not None:
+            raise ValueError("ToDistrax: distrax bijectors take no condition; "
+                             "pass an unconditional flowkit bijector.")
+        self.flowkit_bijector = bijector
+        ndims = len(bijector.shape)
+        super().__init__(event_ndims_in=ndims, event_ndims_out=ndims)
+
+    def _batched(self, method: str, x: Array):
+        fn = getattr(self.flowkit_bijector, method)
+        event = tuple(self.flowkit_bijector.shape)
+        batch = x.shape[: x.ndim - len(event)]
+        flat = x.reshape((-1,) + event)
+        y, log_det = jax.vmap(fn)(flat)
+        return y.reshape(batch + event), log_det.reshape(batch)
+
+    def forward_and_log_det(self, x: Array) -> tuple[Array, Array]:
+        return self._batched("forward_and_log_det", jnp.asarray(x))
+
+    def inverse_and_log_det(self, y: Array) -> tuple[Array, Array]:
+        return self._batched("inverse_and_log_det", jnp.asarray(y))

@@ -1,0 +1,182 @@
+"""Elementwise bijectors: each entry of the event is mapped on its own.
+
+The log-determinant of an elementwise map is the sum of the log-derivatives of its entries.
+Parameter-free maps take ``shape`` (default ``()``, a scalar event).
+"""
+
+import abc
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .._typing import Array, ArrayLike, Shape
+from ._base import AbstractBijector
+
+
+class AbstractElementwise(AbstractBijector):
+    """An elementwise bijector. Subclasses give the map and its log-derivative per entry."""
+
+    @abc.abstractmethod
+    def _elementwise_forward(self, x: Array) -> tuple[Array, Array]:
+        """Return ``(y, log|dy/dx|)``, both shaped like ``x``."""
+
+    @abc.abstractmethod
+    def _elementwise_inverse(self, y: Array) -> tuple[Array, Array]:
+        """Return ``(x, log|dx/dy|)``, both shaped like ``y``."""
+
+    def _forward_and_log_det(self, x, condition):
+        y, log_deriv = self._elementwise_forward(x)
+        return y, jnp.sum(log_deriv)
+
+    def _inverse_and_log_det(self, y, condition):
+        x, log_deriv = self._elementwise_inverse(y)
+        return x, jnp.sum(log_deriv)
+
+
+class Identity(AbstractElementwise):
+    """``y = x``; log-determinant 0."""
+
+    shape: Shape = eqx.field(static=True, default=())
+    cond_shape: None = eqx.field(static=True, default=None)
+
+    def _elementwise_forward(self, x):
+        return x, jnp.zeros_like(x)
+
+    def _elementwise_inverse(self, y):
+        return y, jnp.zeros_like(y)
+
+
+class Affine(AbstractElementwise):
+    """``y = loc + scale * x`` with a positive ``scale`` stored as its logarithm."""
+
+    loc: Array
+    log_scale: Array
+    shape: Shape = eqx.field(static=True)
+    cond_shape: None = eqx.field(static=True, default=None)
+
+    def __init__(self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0):
+        loc, scale = jnp.broadcast_arrays(jnp.asarray(loc, float), jnp.asarray(scale, float))
+        if not bool(jnp.all(scale > 0)):
+            raise ValueError(f"Affine: scale must be positive everywhere; got {scale}.")
+        self.loc = loc
+        self.log_scale = jnp.log(scale)
+        self.shape = loc.shape
+
+    def _elementwise_forward(self, x):
+        return self.loc + jnp.exp(self.log_scale) * x, jnp.broadcast_to(self.log_scale, x.shape)
+
+    def _elementwise_inverse(self, y):
+        x = (y - self.loc) * jnp.exp(-self.log_scale)
+        return x, jnp.broadcast_to(-self.log_scale, y.shape)
+
+
+class Scale(AbstractElementwise):
+    """``y = exp(log_scale) * x``: the diagonal scaling layer that ends a NICE flow."""
+
+    log_scale: Array
+    shape: Shape = eqx.field(static=True)
+    cond_shape: None = eqx.field(static=True, default=None)
+
+    def __init__(self, log_scale: ArrayLike):
+        self.log_scale = jnp.asarray(log_scale, float)
+        self.shape = self.log_scale.shape
+
+    def _elementwise_forward(self, x):
+        return jnp.exp(self.log_scale) * x, jnp.broadcast_to(self.log_scale, x.shape)
+
+    def _elementwise_inverse(self, y):
+        return jnp.exp(-self.log_scale) * y, jnp.broadcast_to(-self.log_scale, y.shape)
+
+
+class Exp(AbstractElementwise):
+    """``y = exp(x)``, mapping the reals onto the positive reals."""
+
+    shape: Shape = eqx.field(static=True, default=())
+    cond_shape: None = eqx.field(static=True, default=None)
+
+    def _elementwise_forward(self, x):
+        return jnp.exp(x), x
+
+    def _elementwise_inverse(self, y):
+        x = jnp.log(y)
+        return x, -x
+
+
+class Sigmoid(AbstractElementwise):
+    """``y = 1 / (1 + exp(-x))``, mapping the reals onto (0, 1); its inverse is the logit."""
+
+    shape: Shape = eqx.field(static=True, default=())
+    cond_shape: None = eqx.field(static=True, default=None)
+
+    def _elementwise_forward(self, x):
+        # log sigma'(x) = log sigma(x) + log sigma(-x), written with softplus to avoid log(0).
+        return jax.nn.sigmoid(x), -jax.nn.softplus(-x) - jax.nn.softplus(x)
+
+    def _elementwise_inverse(self, y):
+        log_y, log_1my = jnp.log(y), jnp.log1p(-y)
+        return log_y - log_1my, -log_y - log_1my
+
+
+class Logit(AbstractElementwise):
+    """``y = log(x / (1 - x))``, mapping (0, 1) onto the reals; the inverse of Sigmoid."""
+
+    shape: Shape = eqx.field(static=True, default=())
+    cond_shape: None = eqx.field(static=True, default=None)
+
+    def _elementwise_forward(self, x):
+        log_x, log_1mx = jnp.log(x), jnp.log1p(-x)
+        return log_x - log_1mx, -log_x - log_1mx
+
+    def _elementwise_inverse(self, y):
+        return jax.nn.sigmoid(y), -jax.nn.softplus(-y) - jax.nn.softplus(y)
+
+
+class Tanh(AbstractElementwise):
+    """``y = tanh(x)``, mapping the reals onto (-1, 1)."""
+
+    shape: Shape = eqx.field(static=True, default=())
+    cond_shape: None = eqx.field(static=True, default=None)
+
+    def _elementwise_forward(self, x):
+        # log(1 - tanh(x)^2) = 2 (log 2 - x - softplus(-2x)), stable for large |x|.
+        return jnp.tanh(x), 2.0 * (jnp.log(2.0) - x - jax.nn.softplus(-2.0 * x))
+
+    def _elementwise_inverse(self, y):
+        return jnp.arctanh(y), -jnp.log1p(-(y**2))
+
+
+class LeakyReLU(AbstractElementwise):
+    """``y = x`` for ``x >= 0`` and ``negative_slope * x`` below; ``negative_slope > 0``."""
+
+    negative_slope: float = eqx.field(static=True, default=0.1)
+    shape: Shape = eqx.field(static=True, default=())
+    cond_shape: None = eqx.field(static=True, default=None)
+
+    def __check_init__(self):
+        if not self.negative_slope > 0:
+            raise ValueError(f"LeakyReLU: negative_slope must be > 0; got {self.negative_slope}.")
+
+    def _elementwise_forward(self, x):
+        neg = x < 0
+        log_slope = jnp.log(self.negative_slope)
+        return jnp.where(neg, self.negative_slope * x, x), jnp.where(neg, log_slope, 0.0)
+
+    def _elementwise_inverse(self, y):
+        neg = y < 0
+        log_slope = jnp.log(self.negative_slope)
+        return jnp.where(neg, y / self.negative_slope, y), jnp.where(neg, -log_slope, 0.0)
+
+
+class Softplus(AbstractElementwise):
+    """``y = log(1 + exp(x))``, mapping the reals onto the positive reals."""
+
+    shape: Shape = eqx.field(static=True, default=())
+    cond_shape: None = eqx.field(static=True, default=None)
+
+    def _elementwise_forward(self, x):
+        return jax.nn.softplus(x), -jax.nn.softplus(-x)  # d/dx softplus = sigmoid(x)
+
+    def _elementwise_inverse(self, y):
+        x = y + jnp.log(-jnp.expm1(-y))  # inverse softplus, stable for large y
+        return x, jax.nn.softplus(-x)

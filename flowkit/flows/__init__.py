@@ -1,0 +1,14 @@
+"""Flows (a bijector over a distrax base), base distributions, factories and toy data."""
+
+from ._bases import make_base as make_base
+from ._bases import standard_logistic as standard_logistic
+from ._bases import standard_normal as standard_normal
+from ._bases import uniform as uniform
+from ._factories import nice as nice
+from ._factories import realnvp as realnvp
+from ._flow import Flow as Flow
+from ._toys import TOY_DATASETS as TOY_DATASETS
+from ._toys import checkerboard as checkerboard
+from ._toys import circles as circles
+from ._toys import gaussian_mixture as gaussian_mixture
+from ._toys import two_moons as two_moons

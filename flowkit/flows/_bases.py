@@ -1,0 +1,35 @@
+"""Standard base distributions (distrax) for a given event shape."""
+
+import distrax
+import jax.numpy as jnp
+
+from .._typing import Shape
+
+
+def _independent(dist, shape: Shape) -> distrax.Distribution:
+    return distrax.Independent(dist, reinterpreted_batch_ndims=len(shape))
+
+
+def standard_normal(shape: Shape) -> distrax.Distribution:
+    """Independent N(0, 1) over every entry of an event of ``shape``."""
+    return _independent(distrax.Normal(jnp.zeros(shape), jnp.ones(shape)), shape)
+
+
+def standard_logistic(shape: Shape) -> distrax.Distribution:
+    """Independent standard logistic over every entry (the NICE prior)."""
+    return _independent(distrax.Logistic(jnp.zeros(shape), jnp.ones(shape)), shape)
+
+
+def uniform(shape: Shape, low: float = 0.0, high: float = 1.0) -> distrax.Distribution:
+    """Independent U(low, high) over every entry."""
+    return _independent(
+        distrax.Uniform(jnp.full(shape, low), jnp.full(shape, high)), shape
+    )
+
+
+def make_base(name: str, shape: Shape) -> distrax.Distribution:
+    """A base distribution by name: ``"normal"``, ``"logistic"`` or ``"uniform"``."""
+    makers = {"normal": standard_normal, "logistic": standard_logistic, "uniform": uniform}
+    if name not in makers:
+        raise ValueError(f"Unknown base {name!r}; expected one of {sorted(makers)}.")
+    return makers[name](shape)

@@ -1,0 +1,143 @@
+"""A normalizing flow: a bijector pushing a distrax base distribution forward."""
+
+import math
+
+import distrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .._typing import Array, ArrayLike, Float, PRNGKeyArray, Shape
+from ..bijectors._base import AbstractBijector
+
+
+def _batch_dims(owner: str, x: Array, shape: Shape) -> tuple[int, ...]:
+    """The leading batch dimensions of ``x``, whose trailing dimensions must be ``shape``."""
+    n = len(shape)
+    if x.ndim < n or tuple(x.shape[x.ndim - n :]) != tuple(shape):
+        raise ValueError(
+            f"{owner}: expected an array of shape (*batch, {', '.join(map(str, shape))}) "
+            f"whose trailing dimensions are the event shape {tuple(shape)}; got shape {x.shape}."
+        )
+    return tuple(x.shape[: x.ndim - n])
+
+
+class Flow(eqx.Module):
+    """``x = bijector(z)``, ``z ~ base``; the density follows from the change of variables.
+
+    The bijector's forward maps base samples to data (the generative direction);
+    ``log_prob`` runs its inverse: ``log p(x) = log p_base(f^-1(x)) + log|det d f^-1/dx|``.
+
+    Batches: ``log_prob`` takes ``x`` of shape ``(*batch, *shape)`` and returns ``batch``
+    log-densities; ``condition`` is either one condition of ``cond_shape`` (shared) or one
+    per example, ``(*batch, *cond_shape)``. Sampling draws ``sample_shape`` events. The base
+    is fixed: its parameters are held out of gradients.
+    """
+
+    bijector: AbstractBijector
+    base: distrax.Distribution
+
+    def __check_init__(self):
+        event = tuple(self.base.event_shape)
+        out = tuple(getattr(self.bijector, "out_shape", self.bijector.shape))
+        if event != out:
+            raise ValueError(
+                f"Flow: the base distribution's event shape {event} must equal the bijector's "
+                f"latent shape {out}; build the base for that shape."
+            )
+
+    @property
+    def shape(self) -> Shape:
+        """The shape of one data event."""
+        return tuple(self.bijector.shape)
+
+    @property
+    def cond_shape(self) -> Shape | None:
+        """The shape of one condition (None for an unconditional flow)."""
+        return self.bijector.cond_shape
+
+    def _base(self) -> distrax.Distribution:
+        return jax.lax.stop_gradient(self.base)
+
+    def _broadcast_condition(self, owner, condition, batch):
+        if self.cond_shape is None:
+            if condition is not None:
+                raise ValueError(f"{owner}: this flow is unconditional; drop the condition.")
+            return None
+        if condition is None:
+            raise ValueError(
+                f"{owner}: this flow is conditional; pass condition= of shape "
+                f"{self.cond_shape} (or one per example)."
+            )
+        condition = jnp.asarray(condition)
+        if tuple(condition.shape) == tuple(self.cond_shape):
+            condition = jnp.broadcast_to(condition, batch + tuple(self.cond_shape))
+        elif tuple(condition.shape) != batch + tuple(self.cond_shape):
+            raise ValueError(
+                f"{owner}: expected condition of shape {tuple(self.cond_shape)} or "
+                f"{batch + tuple(self.cond_shape)}; got {condition.shape}."
+            )
+        return condition
+
+    def _map_batch(self, fn, batch, *args):
+        """Apply a single-event ``fn`` over the flattened batch dimensions of ``args``."""
+        n = math.prod(batch)
+        flat = [None if a is None else a.reshape((n,) + a.shape[len(batch) :]) for a in args]
+        out = jax.vmap(fn)(*flat)
+        return jax.tree_util.tree_map(lambda o: o.reshape(batch + o.shape[1:]), out)
+
+    def log_prob(
+        self, x: ArrayLike, condition: ArrayLike | None = None
+    ) -> Float[Array, "*batch"]:
+        """Log-density of ``x`` of shape ``(*batch, *shape)``; returns shape ``batch``."""
+        x = jnp.asarray(x)
+        batch = _batch_dims("Flow.log_prob", x, self.shape)
+        condition = self._broadcast_condition("Flow.log_prob", condition, batch)
+        base = self._base()
+
+        def single(xi, ci):
+            z, log_det = self.bijector.inverse_and_log_det(xi, ci)
+            return base.log_prob(z) + log_det
+
+        return self._map_batch(single, batch, x, condition)
+
+    def sample_and_log_prob(
+        self,
+        key: PRNGKeyArray,
+        sample_shape: tuple[int, ...] = (),
+        condition: ArrayLike | None = None,
+        temperature: float = 1.0,
+    ) -> tuple[Float[Array, "..."], Float[Array, "..."]]:
+        """Draw ``sample_shape`` events and their log-densities under the flow.
+
+        ``temperature`` scales the base around its mean (for a normal base: its standard
+        deviation), as in Glow; the returned log-density is that of the tempered model.
+        """
+        sample_shape = tuple(sample_shape)
+        condition = self._broadcast_condition("Flow.sample", condition, sample_shape)
+        base = self._base()
+        z = base.sample(seed=key, sample_shape=sample_shape)
+        log_pz = base.log_prob(z)
+        if temperature != 1.0:
+            mean = base.mean()
+            z = mean + temperature * (z - mean)
+            # density of the tempered base: p_T(z) = p((z - m)/T + m) / T^D
+            log_pz = base.log_prob(mean + (z - mean) / temperature) - math.prod(
+                base.event_shape
+            ) * jnp.log(temperature)
+
+        def single(zi, ci):
+            return self.bijector.forward_and_log_det(zi, ci)
+
+        x, log_det = self._map_batch(single, sample_shape, z, condition)
+        return x, log_pz - log_det
+
+    def sample(
+        self,
+        key: PRNGKeyArray,
+        sample_shape: tuple[int, ...] = (),
+        condition: ArrayLike | None = None,
+        temperature: float = 1.0,
+    ) -> Float[Array, "..."]:
+        """Draw ``sample_shape`` events of shape ``shape`` (see :meth:`sample_and_log_prob`)."""
+        return self.sample_and_log_prob(key, sample_shape, condition, temperature)[0]

@@ -1,0 +1,58 @@
+"""Multilayer perceptron conditioner."""
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .._typing import Array, Float, PRNGKeyArray
+
+
+class MLP(eqx.Module):
+    """``in_size -> [width] * depth -> out_size`` with an optional condition input.
+
+    The condition (a vector of ``cond_size``) is concatenated to the input, so it reaches
+    every hidden unit. With ``zero_init_output`` the last layer starts at zero, which makes a
+    fresh coupling layer the identity map.
+    """
+
+    layers: tuple[eqx.nn.Linear, ...]
+    activation: Callable[[Array], Array] = eqx.field(static=True)
+    cond_size: int | None = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_size: int,
+        out_size: int,
+        *,
+        width: int = 64,
+        depth: int = 2,
+        activation: Callable[[Array], Array] = jax.nn.relu,
+        cond_size: int | None = None,
+        zero_init_output: bool = True,
+        key: PRNGKeyArray,
+    ):
+        sizes = [in_size + (cond_size or 0)] + [width] * depth + [out_size]
+        keys = jax.random.split(key, len(sizes) - 1)
+        layers = [
+            eqx.nn.Linear(a, b, key=k) for a, b, k in zip(sizes[:-1], sizes[1:], keys, strict=True)
+        ]
+        if zero_init_output:
+            last = layers[-1]
+            last = eqx.tree_at(lambda lin: (lin.weight, lin.bias), last,
+                               (jnp.zeros_like(last.weight), jnp.zeros_like(last.bias)))
+            layers[-1] = last
+        self.layers = tuple(layers)
+        self.activation = activation
+        self.cond_size = cond_size
+
+    def __call__(
+        self, x: Float[Array, " in_size"], condition: Float[Array, " cond_size"] | None = None
+    ) -> Float[Array, " out_size"]:
+        """Map one input vector (and its condition, if any) to one output vector."""
+        if condition is not None:
+            x = jnp.concatenate([x, condition.astype(x.dtype)])
+        for layer in self.layers[:-1]:
+            x = self.activation(layer(x))
+        return self.layers[-1](x)

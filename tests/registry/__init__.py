@@ -1,0 +1,10 @@
+"""The conformance registry: every public bijector, built with random parameters.
+
+Each area of the library keeps its entries in its own module here; ``ENTRIES`` joins them.
+An entry is ``name -> build(key) -> (bijector, condition_or_None, x_or_None)``; ``name``
+is the public class (or constructor) name, optionally followed by ``[variant]``.
+"""
+
+from .core import ENTRIES as CORE_ENTRIES
+
+ENTRIES = {**CORE_ENTRIES}

@@ -1,0 +1,81 @@
+"""Registry entries for the core bijectors (issue 3)."""
+
+import distrax
+import jax
+import jax.numpy as jnp
+
+import flowkit as fk
+
+from ._random import positive_event, randomize, uniform_event
+
+
+def _affine(key):
+    k1, k2 = jax.random.split(key)
+    loc = jax.random.normal(k1, (3,))
+    scale = jnp.exp(0.5 * jax.random.normal(k2, (3,)))
+    return fk.Affine(loc, scale), None, None
+
+
+def _coupling(make, mask, cond_dim=None):
+    def build(key):
+        k_init, k_rand, k_cond = jax.random.split(key, 3)
+        cond_shape = None if cond_dim is None else (cond_dim,)
+        bij = randomize(make(mask, key=k_init, width=16, depth=2, cond_shape=cond_shape), k_rand)
+        cond = None if cond_dim is None else jax.random.normal(k_cond, cond_shape)
+        return bij, cond, None
+    return build
+
+
+def _generic_coupling(key):
+    k_mlp, k_rand = jax.random.split(key)
+    mask = fk.checkerboard_mask(2, 2, 1)
+    transformer = fk.SoftplusAffineTransformer()
+    mlp = fk.MLP(2, 2 * transformer.num_params, width=8, key=k_mlp)
+    return randomize(fk.Coupling(mask, mlp, transformer), k_rand), None, None
+
+
+def _stack(key):
+    k_init, k_rand = jax.random.split(key)
+
+    def layer(k):
+        return fk.AffineCoupling(fk.half_mask(4), key=k, width=8, depth=1)
+
+    return randomize(fk.Stack.from_factory(layer, k_init, 3), k_rand), None, None
+
+
+def _chain(key):
+    k1, k2, k3 = jax.random.split(key, 3)
+    coupling = randomize(fk.AffineCoupling(fk.alternating_mask(4), key=k1, width=8), k2)
+    return fk.Chain([coupling, fk.random_permutation(k3, (4,)), fk.Tanh((4,))]), None, None
+
+
+def _invert(key):
+    k1, k2 = jax.random.split(key)
+    coupling = randomize(fk.AffineCoupling(fk.half_mask(4), key=k1, width=8), k2)
+    return fk.Invert(coupling), None, None
+
+
+ENTRIES = {
+    "Identity": lambda key: (fk.Identity((3,)), None, None),
+    "Affine": _affine,
+    "Scale": lambda key: (fk.Scale(0.5 * jax.random.normal(key, (3,))), None, None),
+    "Exp": lambda key: (fk.Exp((3,)), None, None),
+    "Sigmoid": lambda key: (fk.Sigmoid((3,)), None, None),
+    "Logit": lambda key: (fk.Logit((3,)), None, uniform_event(key, (3,))),
+    "Tanh": lambda key: (fk.Tanh((3,)), None, None),
+    "LeakyReLU": lambda key: (fk.LeakyReLU(0.2, (3,)), None, None),
+    "Softplus": lambda key: (fk.Softplus((3,)), None, None),
+    "Permute": lambda key: (fk.random_permutation(key, (2, 3)), None, None),
+    "Reverse": lambda key: (fk.Reverse((5,)), None, None),
+    "Chain": _chain,
+    "Invert": _invert,
+    "Stack": _stack,
+    "Coupling": _generic_coupling,
+    "AffineCoupling": _coupling(fk.AffineCoupling, fk.alternating_mask(5)),
+    "AffineCoupling[conditional]": _coupling(fk.AffineCoupling, fk.half_mask(4), cond_dim=3),
+    "AdditiveCoupling": _coupling(fk.AdditiveCoupling, fk.half_mask(4)),
+    "AdditiveCoupling[conditional]": _coupling(fk.AdditiveCoupling, fk.half_mask(5), cond_dim=2),
+    "FromDistrax": lambda key: (fk.FromDistrax(distrax.Tanh(), (3,)), None, None),
+    "Exp[positive inverse domain]": lambda key: (
+        fk.Invert(fk.Exp((3,))), None, positive_event(key, (3,))),
+}
