@@ -31,9 +31,11 @@ def _assert_close(prop: str, got, want, atol: float, rtol: float):
     bound = atol + rtol * np.abs(want)
     if np.any(err > bound):
         worst = float(np.max(err - bound + atol))
-        raise AssertionError(f"{prop}: largest error {float(np.max(err)):.3g} "
-                             f"(allowed {atol:.1g} + {rtol:.1g}*|expected|; worst excess "
-                             f"{worst:.3g})")
+        raise AssertionError(
+            f"{prop}: largest error {float(np.max(err)):.3g} "
+            f"(allowed {atol:.1g} + {rtol:.1g}*|expected|; worst excess "
+            f"{worst:.3g})"
+        )
 
 
 def _jacobian_log_det(fn, x: Array) -> Array:
@@ -71,8 +73,9 @@ def check_bijector(
         batch = jax.random.normal(k_batch, (batch_size,) + shape, dtype)
     else:
         x = jnp.asarray(x, dtype)
-        batch = jnp.stack([x] * batch_size) * (1 + 1e-3 * jnp.arange(batch_size, dtype=dtype)
-                                                .reshape((-1,) + (1,) * len(shape)))
+        batch = jnp.stack([x] * batch_size) * (
+            1 + 1e-3 * jnp.arange(batch_size, dtype=dtype).reshape((-1,) + (1,) * len(shape))
+        )
     cond = None if condition is None else jnp.asarray(condition, dtype)
 
     def fwd(b, v):
@@ -92,11 +95,15 @@ def check_bijector(
         x_back, ld_inv = inv(b, y)
         y_batch, ld_batch = jax.vmap(lambda u: fwd(b, u))(vs)
         return dict(
-            y=y, ld_fwd=ld_fwd, x_back=x_back, ld_inv=ld_inv,
+            y=y,
+            ld_fwd=ld_fwd,
+            x_back=x_back,
+            ld_inv=ld_inv,
             y_again=fwd(b, x_back)[0],
             jac_fwd=_jacobian_log_det(lambda u: fwd(b, u)[0], v),
             jac_inv=_jacobian_log_det(lambda u: inv(b, u)[0], y),
-            y_batch=y_batch, ld_batch=ld_batch,
+            y_batch=y_batch,
+            ld_batch=ld_batch,
             looped=jax.lax.map(lambda u: fwd(b, u), vs),
             x_batch=jax.vmap(lambda u: inv(b, u)[0])(y_batch),
             grads=eqx.filter(eqx.filter_grad(loss)(b, v), eqx.is_inexact_array),
@@ -107,8 +114,9 @@ def check_bijector(
     out = everything(bijector, x, batch)
     for name in ("y", "ld_fwd", "x_back", "ld_inv"):
         if out[name].dtype != jnp.dtype(dtype):
-            raise AssertionError(f"dtype kept: {name} has dtype {out[name].dtype}, "
-                                 f"input was {jnp.dtype(dtype)}")
+            raise AssertionError(
+                f"dtype kept: {name} has dtype {out[name].dtype}, input was {jnp.dtype(dtype)}"
+            )
     if y_eager.dtype != jnp.dtype(dtype):
         raise AssertionError(f"dtype kept: eager output has dtype {y_eager.dtype}")
     if out["ld_fwd"].shape != ():
@@ -118,12 +126,13 @@ def check_bijector(
     _assert_close("jit forward log-det == eager", out["ld_fwd"], ld_eager, atol, rtol)
     _assert_close("inverse(forward(x)) == x", out["x_back"], x, atol, rtol)
     _assert_close("forward(inverse(y)) == y", out["y_again"], out["y"], atol, rtol)
-    _assert_close("forward log-det == -inverse log-det", out["ld_fwd"], -out["ld_inv"],
-                  atol, rtol)
-    _assert_close("forward log-det == log|det jacobian|", out["ld_fwd"], out["jac_fwd"],
-                  atol * 10, rtol)
-    _assert_close("inverse log-det == log|det jacobian|", out["ld_inv"], out["jac_inv"],
-                  atol * 10, rtol)
+    _assert_close("forward log-det == -inverse log-det", out["ld_fwd"], -out["ld_inv"], atol, rtol)
+    _assert_close(
+        "forward log-det == log|det jacobian|", out["ld_fwd"], out["jac_fwd"], atol * 10, rtol
+    )
+    _assert_close(
+        "inverse log-det == log|det jacobian|", out["ld_inv"], out["jac_inv"], atol * 10, rtol
+    )
     _assert_close("vmap forward == per-example", out["y_batch"], out["looped"][0], atol, rtol)
     _assert_close("vmap log-det == per-example", out["ld_batch"], out["looped"][1], atol, rtol)
     _assert_close("vmap inverse round trip", out["x_batch"], batch, atol, rtol)

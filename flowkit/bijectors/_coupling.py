@@ -85,8 +85,15 @@ def _mlp_coupling(
 ) -> tuple[MLP, tuple[int, ...] | None]:
     n_cond, n_trans = int(mask.sum()), int((~mask).sum())
     cond_size = None if cond_shape is None else int(np.prod(cond_shape))
-    mlp = MLP(n_cond, n_trans * transformer.num_params, width=width, depth=depth,
-              activation=activation, cond_size=cond_size, key=key)
+    mlp = MLP(
+        n_cond,
+        n_trans * transformer.num_params,
+        width=width,
+        depth=depth,
+        activation=activation,
+        cond_size=cond_size,
+        key=key,
+    )
     return mlp, cond_shape
 
 

@@ -45,8 +45,10 @@ class ToDistrax(distrax.Bijector):
 
     def __init__(self, bijector: AbstractBijector):
         if bijector.cond_shape is not None:
-            raise ValueError("ToDistrax: distrax bijectors take no condition; "
-                             "pass an unconditional flowkit bijector.")
+            raise ValueError(
+                "ToDistrax: distrax bijectors take no condition; "
+                "pass an unconditional flowkit bijector."
+            )
         self.flowkit_bijector = bijector
         ndims = len(bijector.shape)
         super().__init__(event_ndims_in=ndims, event_ndims_out=ndims)

@@ -9,6 +9,14 @@ from .._typing import Array, ArrayLike, Int, PRNGKeyArray, Shape
 from ._base import AbstractBijector
 
 
+def _is_concrete(array: jax.Array) -> bool:
+    try:
+        np.asarray(array)
+    except jax.errors.TracerArrayConversionError:
+        return False
+    return True
+
+
 class Permute(AbstractBijector):
     """``y.ravel() = x.ravel()[permutation]`` for a permutation of all event entries.
 
@@ -22,7 +30,8 @@ class Permute(AbstractBijector):
     cond_shape: None = eqx.field(static=True, default=None)
 
     def __init__(self, permutation: ArrayLike, shape: Shape | None = None):
-        if isinstance(permutation, jax.core.Tracer):  # built inside filter_vmap (a Stack)
+        if isinstance(permutation, jax.Array) and not _is_concrete(permutation):
+            # Built inside filter_vmap (a Stack of random permutations): no value checks.
             self.shape = (permutation.shape[-1],) if shape is None else tuple(shape)
             self.permutation = permutation
             self.inverse_permutation = jnp.argsort(permutation)

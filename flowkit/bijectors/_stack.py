@@ -37,7 +37,10 @@ class Stack(AbstractBijector):
 
     @classmethod
     def from_factory(
-        cls, make_layer: Callable[[PRNGKeyArray], AbstractBijector], key: PRNGKeyArray, num_layers: int
+        cls,
+        make_layer: Callable[[PRNGKeyArray], AbstractBijector],
+        key: PRNGKeyArray,
+        num_layers: int,
     ) -> "Stack":
         """Stack ``num_layers`` layers built by ``make_layer(key)`` with independent keys."""
         if num_layers < 1:

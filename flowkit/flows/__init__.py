@@ -7,6 +7,8 @@ from ._bases import uniform as uniform
 from ._factories import nice as nice
 from ._factories import realnvp as realnvp
 from ._flow import Flow as Flow
+from ._frozen_base import FrozenBase as FrozenBase
+from ._frozen_base import trainable_filter as trainable_filter
 from ._toys import TOY_DATASETS as TOY_DATASETS
 from ._toys import checkerboard as checkerboard
 from ._toys import circles as circles

@@ -22,9 +22,7 @@ def standard_logistic(shape: Shape) -> distrax.Distribution:
 
 def uniform(shape: Shape, low: float = 0.0, high: float = 1.0) -> distrax.Distribution:
     """Independent U(low, high) over every entry."""
-    return _independent(
-        distrax.Uniform(jnp.full(shape, low), jnp.full(shape, high)), shape
-    )
+    return _independent(distrax.Uniform(jnp.full(shape, low), jnp.full(shape, high)), shape)
 
 
 def make_base(name: str, shape: Shape) -> distrax.Distribution:

@@ -47,8 +47,9 @@ def coupling_stack(
 
 def _check_dim(dim: int):
     if dim < 2:
-        raise ValueError(f"Coupling flows need dim >= 2 (half the entries condition the rest); "
-                         f"got dim={dim}.")
+        raise ValueError(
+            f"Coupling flows need dim >= 2 (half the entries condition the rest); got dim={dim}."
+        )
 
 
 def realnvp(
@@ -76,8 +77,9 @@ def realnvp(
     cond_shape = None if cond_dim is None else (cond_dim,)
 
     def make(m, k):
-        return AffineCoupling(m, key=k, width=width, depth=depth, activation=activation,
-                              cond_shape=cond_shape)
+        return AffineCoupling(
+            m, key=k, width=width, depth=depth, activation=activation, cond_shape=cond_shape
+        )
 
     bijector = coupling_stack(make, key=key, dim=dim, num_layers=num_layers, mask=mask)
     return Flow(bijector, make_base(base, (dim,)))
@@ -103,8 +105,9 @@ def nice(
     cond_shape = None if cond_dim is None else (cond_dim,)
 
     def make(m, k):
-        return AdditiveCoupling(m, key=k, width=width, depth=depth, activation=activation,
-                                cond_shape=cond_shape)
+        return AdditiveCoupling(
+            m, key=k, width=width, depth=depth, activation=activation, cond_shape=cond_shape
+        )
 
     couplings = coupling_stack(make, key=key, dim=dim, num_layers=num_layers, mask=mask)
     # In the density direction (the inverse) data goes through the couplings, then the scaling.

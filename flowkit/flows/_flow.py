@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from .._typing import Array, ArrayLike, Float, PRNGKeyArray, Shape
 from ..bijectors._base import AbstractBijector
+from ._frozen_base import FrozenBase
 
 
 def _batch_dims(owner: str, x: Array, shape: Shape) -> tuple[int, ...]:
@@ -31,11 +32,20 @@ class Flow(eqx.Module):
     Batches: ``log_prob`` takes ``x`` of shape ``(*batch, *shape)`` and returns ``batch``
     log-densities; ``condition`` is either one condition of ``cond_shape`` (shared) or one
     per example, ``(*batch, *cond_shape)``. Sampling draws ``sample_shape`` events. The base
-    is fixed: its parameters are held out of gradients.
+    is fixed: its parameters are held out of gradients and of :func:`trainable_filter`.
     """
 
     bijector: AbstractBijector
-    base: distrax.Distribution
+    frozen_base: FrozenBase
+
+    def __init__(self, bijector: AbstractBijector, base: distrax.Distribution):
+        self.bijector = bijector
+        self.frozen_base = base if isinstance(base, FrozenBase) else FrozenBase(base)
+
+    @property
+    def base(self) -> distrax.Distribution:
+        """The base distribution (a distrax distribution over the latent shape)."""
+        return self.frozen_base.distribution
 
     def __check_init__(self):
         event = tuple(self.base.event_shape)
@@ -55,9 +65,6 @@ class Flow(eqx.Module):
     def cond_shape(self) -> Shape | None:
         """The shape of one condition (None for an unconditional flow)."""
         return self.bijector.cond_shape
-
-    def _base(self) -> distrax.Distribution:
-        return jax.lax.stop_gradient(self.base)
 
     def _broadcast_condition(self, owner, condition, batch):
         if self.cond_shape is None:
@@ -86,14 +93,12 @@ class Flow(eqx.Module):
         out = jax.vmap(fn)(*flat)
         return jax.tree_util.tree_map(lambda o: o.reshape(batch + o.shape[1:]), out)
 
-    def log_prob(
-        self, x: ArrayLike, condition: ArrayLike | None = None
-    ) -> Float[Array, "*batch"]:
+    def log_prob(self, x: ArrayLike, condition: ArrayLike | None = None) -> Float[Array, "*batch"]:
         """Log-density of ``x`` of shape ``(*batch, *shape)``; returns shape ``batch``."""
         x = jnp.asarray(x)
         batch = _batch_dims("Flow.log_prob", x, self.shape)
         condition = self._broadcast_condition("Flow.log_prob", condition, batch)
-        base = self._base()
+        base = self.base
 
         def single(xi, ci):
             z, log_det = self.bijector.inverse_and_log_det(xi, ci)
@@ -115,7 +120,7 @@ class Flow(eqx.Module):
         """
         sample_shape = tuple(sample_shape)
         condition = self._broadcast_condition("Flow.sample", condition, sample_shape)
-        base = self._base()
+        base = self.base
         z = base.sample(seed=key, sample_shape=sample_shape)
         log_pz = base.log_prob(z)
         if temperature != 1.0:

@@ -40,9 +40,8 @@ class MLP(eqx.Module):
         ]
         if zero_init_output:
             last = layers[-1]
-            last = eqx.tree_at(lambda lin: (lin.weight, lin.bias), last,
-                               (jnp.zeros_like(last.weight), jnp.zeros_like(last.bias)))
-            layers[-1] = last
+            zeros = jax.tree_util.tree_map(jnp.zeros_like, last)
+            layers[-1] = zeros
         self.layers = tuple(layers)
         self.activation = activation
         self.cond_size = cond_size
