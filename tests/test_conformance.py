@@ -25,8 +25,11 @@ def _public_bijector_names() -> set[str]:
     names = set(CONSTRUCTORS)
     for name in dir(fk):
         obj = getattr(fk, name)
-        if (inspect.isclass(obj) and issubclass(obj, fk.AbstractBijector)
-                and not name.startswith("Abstract")):
+        if (
+            inspect.isclass(obj)
+            and issubclass(obj, fk.AbstractBijector)
+            and not name.startswith("Abstract")
+        ):
             names.add(name)
     return names
 

@@ -4,18 +4,22 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+import flowkit as fk
+
 
 def randomize(module, key, scale: float = 0.3):
     """Add ``scale``-sized Gaussian noise to every floating-point leaf of ``module``.
 
     Fresh couplings are the identity (zero last layer); this moves them away from it so the
-    conformance checks see a realistic map.
+    conformance checks see a realistic map. A flow's frozen base is left alone.
     """
-    params, static = eqx.partition(module, eqx.is_inexact_array)
+    params, static = eqx.partition(module, fk.trainable_filter(module))
     leaves, treedef = jax.tree_util.tree_flatten(params)
     keys = jax.random.split(key, max(len(leaves), 1))
-    leaves = [leaf + scale * jax.random.normal(k, leaf.shape, leaf.dtype)
-              for leaf, k in zip(leaves, keys, strict=False)]
+    leaves = [
+        leaf + scale * jax.random.normal(k, leaf.shape, leaf.dtype)
+        for leaf, k in zip(leaves, keys, strict=False)
+    ]
     return eqx.combine(jax.tree_util.tree_unflatten(treedef, leaves), static)
 
 

@@ -23,6 +23,7 @@ def _coupling(make, mask, cond_dim=None):
         bij = randomize(make(mask, key=k_init, width=16, depth=2, cond_shape=cond_shape), k_rand)
         cond = None if cond_dim is None else jax.random.normal(k_cond, cond_shape)
         return bij, cond, None
+
     return build
 
 
@@ -77,5 +78,8 @@ ENTRIES = {
     "AdditiveCoupling[conditional]": _coupling(fk.AdditiveCoupling, fk.half_mask(5), cond_dim=2),
     "FromDistrax": lambda key: (fk.FromDistrax(distrax.Tanh(), (3,)), None, None),
     "Exp[positive inverse domain]": lambda key: (
-        fk.Invert(fk.Exp((3,))), None, positive_event(key, (3,))),
+        fk.Invert(fk.Exp((3,))),
+        None,
+        positive_event(key, (3,)),
+    ),
 }

@@ -1,0 +1,32 @@
+"""A scan-stacked Stack equals the same layers unrolled in a Chain."""
+
+import jax
+import numpy as np
+
+import flowkit as fk
+
+from .registry._random import randomize
+
+
+def test_stack_equals_unrolled_chain(key):
+    def layer(k):
+        return fk.Chain(
+            [fk.AffineCoupling(fk.half_mask(4), key=k, width=8), fk.random_permutation(k, (4,))]
+        )
+
+    stack = randomize(fk.Stack.from_factory(layer, key, 4), jax.random.key(1))
+    chain = fk.Chain([stack.layer(i) for i in range(4)])
+    x = jax.random.normal(key, (4,))
+    y, ld = stack.forward_and_log_det(x)
+    y_chain, ld_chain = chain.forward_and_log_det(x)
+    np.testing.assert_allclose(y, y_chain, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ld, ld_chain, rtol=1e-5, atol=1e-6)
+    # Each stacked layer drew its own permutation.
+    perms = {tuple(np.asarray(stack.layer(i).layers[1].permutation)) for i in range(4)}
+    assert len(perms) > 1
+
+
+def test_odd_layer_count(key):
+    flow = fk.realnvp(key=key, dim=4, num_layers=5)
+    assert isinstance(flow.bijector, fk.Chain)
+    assert flow.bijector.layers[0].num_layers == 2
