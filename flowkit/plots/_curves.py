@@ -1,0 +1,50 @@
+"""Training curves."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ._figure import new_figure, save
+
+
+def smooth(values: Sequence[float], weight: float = 0.9) -> np.ndarray:
+    """Exponential moving average with bias correction (TensorBoard-style smoothing)."""
+    out, avg = [], 0.0
+    for i, v in enumerate(np.asarray(values, np.float64), start=1):
+        avg = weight * avg + (1 - weight) * v
+        out.append(avg / (1 - weight**i))
+    return np.asarray(out)
+
+
+def training_curve(
+    path: str | Path,
+    steps: Sequence[int],
+    values: Sequence[float],
+    *,
+    ylabel: str = "loss",
+    validation: tuple[Sequence[int], Sequence[float]] | None = None,
+    weight: float = 0.9,
+) -> Path:
+    """Save the raw (faint) and smoothed training curve, with validation points if given."""
+    vals = np.asarray(values, np.float64)
+    finite = np.isfinite(vals)
+    fig = new_figure(6, 3.5)
+    ax = fig.add_subplot(1, 1, 1)
+    steps_arr = np.asarray(steps)
+    ax.plot(steps_arr[finite], vals[finite], color="C0", alpha=0.25, lw=0.8, label="train")
+    if finite.sum() > 1:
+        ax.plot(
+            steps_arr[finite],
+            smooth(values[finite], weight),
+            color="C0",
+            lw=1.8,
+            label="train (smoothed)",
+        )
+    if validation is not None:
+        ax.plot(*validation, "o-", color="C1", lw=1.2, ms=3, label="validation")
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save(fig, path)
