@@ -36,7 +36,7 @@ def training_curve(
     if finite.sum() > 1:
         ax.plot(
             steps_arr[finite],
-            smooth(values[finite], weight),
+            smooth(vals[finite].tolist(), weight),
             color="C0",
             lw=1.8,
             label="train (smoothed)",
