@@ -1,5 +1,8 @@
 """Bijectors: invertible maps of one event with exact log-determinants."""
 
+from ._autoregressive import AbstractAutoregressive as AbstractAutoregressive
+from ._autoregressive import InverseAutoregressive as InverseAutoregressive
+from ._autoregressive import MaskedAutoregressive as MaskedAutoregressive
 from ._base import AbstractBijector as AbstractBijector
 from ._chain import Chain as Chain
 from ._coupling import AdditiveCoupling as AdditiveCoupling
@@ -17,6 +20,7 @@ from ._elementwise import Scale as Scale
 from ._elementwise import Sigmoid as Sigmoid
 from ._elementwise import Softplus as Softplus
 from ._elementwise import Tanh as Tanh
+from ._embed import EmbedCondition as EmbedCondition
 from ._invert import Invert as Invert
 from ._masks import alternating_mask as alternating_mask
 from ._masks import channel_mask as channel_mask
@@ -25,6 +29,11 @@ from ._masks import half_mask as half_mask
 from ._permute import Permute as Permute
 from ._permute import Reverse as Reverse
 from ._permute import random_permutation as random_permutation
+from ._spline import RationalQuadraticSplineTransformer as RationalQuadraticSplineTransformer
+from ._spline import rqs_forward as rqs_forward
+from ._spline import rqs_inverse as rqs_inverse
+from ._spline import spline_knots as spline_knots
+from ._spline_coupling import SplineCoupling as SplineCoupling
 from ._stack import Stack as Stack
 from ._transformers import AbstractTransformer as AbstractTransformer
 from ._transformers import AdditiveTransformer as AdditiveTransformer

@@ -5,6 +5,7 @@ An entry is ``name -> build(key) -> (bijector, condition_or_None, x_or_None)``; 
 is the public class (or constructor) name, optionally followed by ``[variant]``.
 """
 
+from .autoregressive import ENTRIES as AUTOREGRESSIVE_ENTRIES
 from .core import ENTRIES as CORE_ENTRIES
 
-ENTRIES = {**CORE_ENTRIES}
+ENTRIES = {**CORE_ENTRIES, **AUTOREGRESSIVE_ENTRIES}

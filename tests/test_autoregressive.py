@@ -1,0 +1,161 @@
+"""MAF/IAF/NSF layers and flows: one-pass vs sequential directions, consistency of sampling
+and density, conditioning (density changes with it, clear errors without it), class labels."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import flowkit as fk
+
+from .registry.autoregressive import randomize
+
+DIM, COND = 4, 3
+
+
+def _has_loop(fn, *args) -> bool:
+    """Whether the traced program of ``fn(*args)`` contains a while loop or a scan."""
+    text = str(jax.make_jaxpr(fn)(*args))
+    return "while[" in text or "scan[" in text
+
+
+def _count_equations(jaxpr) -> int:
+    """Equations in a jaxpr, those of sub-jaxprs (loop bodies, branches) included."""
+    total = 0
+    for eqn in jaxpr.eqns:
+        total += 1
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, tuple | list) else (value,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    total += _count_equations(inner)
+    return total
+
+
+def _layer(cls, key, dim=DIM, cond_size=None):
+    transformer = fk.AffineTransformer(dim)
+    made = fk.MADE(dim, transformer.num_params, width=16, cond_size=cond_size, key=key)
+    return cls(made, transformer)
+
+
+@pytest.mark.parametrize(
+    ("cls", "one_pass"),
+    [(fk.MaskedAutoregressive, "inverse"), (fk.InverseAutoregressive, "forward")],
+)
+def test_one_pass_and_sequential_directions(key, cls, one_pass):
+    layer = _layer(cls, key)
+    x = jnp.zeros(DIM)
+    fwd = _has_loop(layer.forward_and_log_det, x)
+    inv = _has_loop(layer.inverse_and_log_det, x)
+    assert (fwd, inv) == ((True, False) if one_pass == "inverse" else (False, True))
+
+
+def test_sequential_direction_is_not_unrolled_over_dimensions(key):
+    """The traced program of MAF sampling has the same size for D=3 and D=40."""
+    sizes = []
+    for dim in (3, 40):
+        layer = _layer(fk.MaskedAutoregressive, key, dim=dim)
+        jaxpr = jax.make_jaxpr(layer.forward_and_log_det)(jnp.zeros(dim))
+        sizes.append(_count_equations(jaxpr.jaxpr))
+    assert sizes[0] == sizes[1], sizes
+
+
+@eqx.filter_jit
+def _sample_then_density(flow, key, cond, other_cond):
+    """Sample with densities one way, evaluate them the other way, and under another cond."""
+    x, log_p = flow.sample_and_log_prob(key, (16,), cond)
+    other = None if other_cond is None else flow.log_prob(x, other_cond)
+    return x, log_p, flow.log_prob(x, cond), other
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda k: fk.maf(key=k, dim=DIM, num_layers=2, width=16, cond_dim=COND),
+        lambda k: fk.iaf(
+            key=k, dim=DIM, num_layers=2, width=16, transformer="spline", permutation="random"
+        ),
+        lambda k: fk.nsf(key=k, dim=DIM, num_layers=2, width=16, cond_dim=COND),
+        lambda k: fk.nsf(
+            key=k, dim=DIM, kind="autoregressive", num_layers=2, width=16, cond_dim=COND
+        ),
+    ],
+    ids=["maf", "iaf-spline", "nsf", "nsf-ar"],
+)
+def test_flows_sample_density_consistency_and_conditioning(key, make):
+    """``sample_and_log_prob`` (one direction) agrees with ``log_prob`` (the other)."""
+    k_flow, k_rand, k_sample, k_c = jax.random.split(key, 4)
+    # Moderate noise: strongly random splines get flat stretches (derivatives ~1e-5) whose
+    # float32 inverse is ill-conditioned, which the IAF's sequential inverse then amplifies.
+    flow = randomize(make(k_flow), k_rand, scale=0.2)
+    cond = None if flow.cond_shape is None else jax.random.normal(k_c, (COND,))
+    other_cond = None if cond is None else cond + 1.0
+    x, log_p, log_p_again, other = _sample_then_density(flow, k_sample, cond, other_cond)
+    assert x.shape == (16, DIM) and bool(jnp.all(jnp.isfinite(x)))
+    np.testing.assert_allclose(log_p, log_p_again, rtol=1e-3, atol=1e-3)
+    if other is not None:
+        assert float(jnp.max(jnp.abs(other - log_p))) > 1e-2  # the density uses the condition
+
+
+def test_missing_or_wrong_condition_errors(key):
+    flow = fk.maf(key=key, dim=DIM, num_layers=2, width=16, cond_dim=COND)
+    x = jnp.zeros((5, DIM))
+    with pytest.raises(ValueError, match=r"this flow is conditional; pass condition= of shape"):
+        flow.log_prob(x)
+    with pytest.raises(ValueError, match=r"expected condition of shape \(3,\) or \(5, 3\); got"):
+        flow.log_prob(x, jnp.zeros(2))
+    with pytest.raises(ValueError, match=r"this flow is conditional"):
+        flow.sample(jax.random.key(0), (2,))
+    layer = _layer(fk.MaskedAutoregressive, key, cond_size=COND)
+    assert layer.cond_shape == (COND,)
+    with pytest.raises(ValueError, match=r"expected a condition of shape \(3,\); got None"):
+        layer.inverse(jnp.zeros(DIM))
+    with pytest.raises(ValueError, match=r"expected condition of shape \(3,\).*got shape \(4,\)"):
+        layer.forward(jnp.zeros(DIM), jnp.zeros(4))
+    with pytest.raises(TypeError, match="expected a floating-point array for condition"):
+        layer.forward(jnp.zeros(DIM), jnp.zeros(COND, jnp.int32))
+
+
+def test_construction_errors(key):
+    spline = fk.RationalQuadraticSplineTransformer(4)
+    made = fk.MADE(DIM, 2, key=key)
+    with pytest.raises(ValueError, match=r"MADE gives 2 parameters per dimension but the "):
+        fk.MaskedAutoregressive(made, spline)
+    with pytest.raises(ValueError, match=r"cond_shape \(3,\) has 3 entries but the MADE"):
+        fk.InverseAutoregressive(made, fk.SoftplusAffineTransformer(), cond_shape=(3,))
+    with pytest.raises(ValueError, match="Unknown transformer 'cubic'"):
+        fk.maf(key=key, dim=DIM, transformer="cubic")
+    with pytest.raises(ValueError, match="Unknown permutation 'shuffle'"):
+        fk.iaf(key=key, dim=DIM, permutation="shuffle")
+    with pytest.raises(ValueError, match="nsf: unknown kind 'residual'"):
+        fk.nsf(key=key, dim=DIM, kind="residual")
+    with pytest.raises(ValueError, match="EmbedCondition: MaskedAutoregressive is uncondit"):
+        fk.EmbedCondition(_layer(fk.MaskedAutoregressive, key), 3, key=key)
+
+
+@eqx.filter_jit
+def _per_class(flow, x, labels, num_classes):
+    """Log-densities of ``x`` under every class, under its own labels, and their gradient."""
+    classes = jax.nn.one_hot(jnp.arange(num_classes), num_classes)
+    per_class = jax.vmap(lambda c: flow.log_prob(x, c))(classes)
+    grads = eqx.filter_grad(lambda f: -f.log_prob(x[:3], labels[:3]).mean())(flow)
+    return per_class, flow.log_prob(x, labels), grads
+
+
+def test_class_conditional_flow_with_learned_embedding(key):
+    """One-hot labels through EmbedCondition: each class its own density, trainable rows."""
+    k_flow, k_embed, k_x = jax.random.split(key, 3)
+    flow = randomize(fk.maf(key=k_flow, dim=DIM, num_layers=2, width=16, cond_dim=2), k_x)
+    flow = fk.Flow(fk.EmbedCondition(flow.bijector, 5, key=k_embed), flow.base)
+    assert flow.cond_shape == (5,)
+    x = jax.random.normal(k_x, (8, DIM))
+    labels = jax.nn.one_hot(jnp.arange(8) % 5, 5)
+    per_class, own, grads = _per_class(flow, x, labels, 5)
+    assert float(jnp.min(jnp.std(per_class, axis=0))) > 1e-3  # classes differ
+    np.testing.assert_allclose(own, per_class[jnp.arange(8) % 5, jnp.arange(8)], rtol=1e-5)
+    # Only the embedding rows of classes present in the batch get a gradient.
+    row_norms = jnp.abs(grads.bijector.embedding).sum(-1)
+    assert bool(jnp.all(row_norms[:3] > 0)) and bool(jnp.all(row_norms[3:] == 0))
+    with pytest.raises(TypeError, match="expected a floating-point array for condition"):
+        flow.bijector.forward(x[0], jnp.array([0, 1, 0, 0, 0]))
