@@ -12,6 +12,7 @@ from ._factories_autoregressive import nsf as nsf
 from ._flow import Flow as Flow
 from ._frozen_base import FrozenBase as FrozenBase
 from ._frozen_base import trainable_filter as trainable_filter
+from ._recipe import flow_factory as flow_factory
 from ._toys import TOY_DATASETS as TOY_DATASETS
 from ._toys import checkerboard as checkerboard
 from ._toys import circles as circles

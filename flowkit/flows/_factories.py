@@ -14,6 +14,7 @@ from ..bijectors._masks import vector_mask
 from ..bijectors._stack import Stack
 from ._bases import make_base
 from ._flow import Flow
+from ._recipe import flow_factory
 
 
 def coupling_stack(
@@ -52,6 +53,7 @@ def _check_dim(dim: int):
         )
 
 
+@flow_factory
 def realnvp(
     *,
     key: PRNGKeyArray,
@@ -85,6 +87,7 @@ def realnvp(
     return Flow(bijector, make_base(base, (dim,)))
 
 
+@flow_factory
 def nice(
     *,
     key: PRNGKeyArray,

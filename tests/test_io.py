@@ -1,0 +1,251 @@
+"""save/load: factory flows rebuilt from their recipe bit for bit, skeletons for hand-composed
+models, and one clear error for each kind of bad file."""
+
+import json
+import subprocess
+import sys
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import flowkit as fk
+from flowkit.io._format import SIGNATURE
+
+
+def perturb(model, key, scale=0.3):
+    """Move every trainable leaf by ``scale``-sized noise, on the host (no compiles)."""
+    params, static = eqx.partition(model, fk.trainable_filter(model))
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).tolist())
+    params = jax.tree_util.tree_map(
+        lambda a: a + jnp.asarray(scale * rng.standard_normal(a.shape), a.dtype), params
+    )
+    return eqx.combine(params, static)
+
+
+@eqx.filter_jit
+def log_prob(flow, x, c=None):
+    return flow.log_prob(x, c)
+
+
+# name -> (build(key) -> flow, event shape, condition shape or None); small but non-trivial.
+# Shared sizes (dim 4, width 8, depth 2, cond 2) let the eager builds reuse compiled ops.
+SIZES = {"dim": 4, "width": 8, "depth": 2, "num_layers": 2}
+FACTORY_CASES = {
+    "realnvp": (lambda k: fk.realnvp(key=k, **SIZES), None),
+    "realnvp[half,cond]": (lambda k: fk.realnvp(key=k, **SIZES, cond_dim=2, mask="half"), 2),
+    "nice": (lambda k: fk.nice(key=k, **SIZES, activation=jax.nn.tanh), None),
+    "maf": (lambda k: fk.maf(key=k, **SIZES), None),
+    "maf[random,cond]": (lambda k: fk.maf(key=k, **SIZES, permutation="random", cond_dim=2), 2),
+    "iaf[softplus]": (lambda k: fk.iaf(key=k, **SIZES, transformer="softplus"), None),
+    "nsf": (lambda k: fk.nsf(key=k, **SIZES, num_bins=4), None),
+    "nsf[autoregressive]": (lambda k: fk.nsf(key=k, **SIZES, kind="autoregressive"), None),
+}
+
+
+def _inputs(key, shape, cond_dim, n=6):
+    kx, kc = jax.random.split(key)
+    x = 0.8 * jax.random.normal(kx, (n, *shape))
+    c = None if cond_dim is None else jax.random.normal(kc, (n, cond_dim))
+    return x, c
+
+
+@pytest.mark.parametrize("name", sorted(FACTORY_CASES))
+def test_factory_flow_round_trip_bit_for_bit(name, key, tmp_path):
+    build, cond_dim = FACTORY_CASES[name]
+    flow = perturb(build(key), jax.random.fold_in(key, 1), scale=0.1)
+    path = fk.save(tmp_path / "model.flowkit", flow)
+    loaded = fk.load(path)
+    assert type(loaded) is fk.Flow and loaded.recipe == flow.recipe
+    x, c = _inputs(jax.random.fold_in(key, 2), flow.shape, cond_dim)
+    np.testing.assert_array_equal(log_prob(loaded, x, c), log_prob(flow, x, c))
+    assert np.all(np.isfinite(log_prob(flow, x, c)))
+    # every array leaf, integer ones (permutations) included, comes back identical
+    for a, b in zip(
+        jax.tree_util.tree_leaves(flow), jax.tree_util.tree_leaves(loaded), strict=True
+    ):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
+def test_recipe_records_names_defaults_and_key(key):
+    flow = fk.realnvp(key=key, **SIZES, activation=jax.nn.gelu)
+    recipe = json.loads(flow.recipe)
+    assert recipe["factory"] == "realnvp"
+    assert recipe["kwargs"]["activation"] == {"$callable": "jax.nn.gelu"}
+    assert recipe["kwargs"]["mask"] == "alternating" and recipe["kwargs"]["cond_dim"] is None
+    assert recipe["kwargs"]["key"]["$key"]["impl"] == "threefry2x32"
+
+
+def test_legacy_uint32_key_is_recorded(tmp_path):
+    legacy_key = jax.random.PRNGKey(7)
+    flow = perturb(fk.realnvp(key=legacy_key, **SIZES), legacy_key)
+    loaded = fk.load(fk.save(tmp_path / "m", flow))
+    x = jax.random.normal(jax.random.key(2), (4, 4))
+    np.testing.assert_array_equal(log_prob(loaded, x), log_prob(flow, x))
+
+
+def test_load_in_a_fresh_process(key, tmp_path):
+    flow = perturb(fk.realnvp(key=key, **SIZES), key, scale=0.1)
+    x = jax.random.normal(jax.random.fold_in(key, 3), (5, 4))
+    np.save(tmp_path / "x.npy", np.asarray(x))
+    fk.save(tmp_path / "m.flowkit", flow)
+    script = (
+        "import equinox as eqx, numpy as np, flowkit as fk;"
+        f"f = fk.load({str(tmp_path / 'm.flowkit')!r});"
+        f"x = np.load({str(tmp_path / 'x.npy')!r});"
+        "lp = eqx.filter_jit(lambda flow, x, c=None: flow.log_prob(x, c))(f, x);"
+        "print(np.asarray(lp).tobytes().hex())"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == np.asarray(log_prob(flow, x)).tobytes().hex()
+
+
+def _hand_chain(key, width=8):
+    k1, k2, k3 = jax.random.split(key, 3)
+    bijector = fk.Chain(
+        [
+            fk.AffineCoupling(fk.alternating_mask(4), key=k1, width=width),
+            fk.random_permutation(k2, (4,)),
+            fk.AdditiveCoupling(fk.half_mask(4, 1), key=k3, width=width),
+        ]
+    )
+    return fk.Flow(bijector, fk.standard_normal((4,)))
+
+
+def test_hand_composed_chain_needs_and_uses_a_skeleton(key, tmp_path):
+    flow = perturb(_hand_chain(key), jax.random.fold_in(key, 1), scale=0.2)
+    path = fk.save(tmp_path / "chain.flowkit", flow, metadata={"note": "hand-made"})
+    with pytest.raises(
+        fk.ModelFileError,
+        match=r"chain\.flowkit: holds a hand-composed model "
+        r".*flowkit\.load\(path, like=skeleton\)",
+    ):
+        fk.load(path)
+    skeleton = _hand_chain(jax.random.key(99))  # other values, same structure
+    loaded = fk.load(path, like=skeleton)
+    x = jax.random.normal(jax.random.fold_in(key, 2), (6, 4))
+    np.testing.assert_array_equal(log_prob(loaded, x), log_prob(flow, x))
+    # an abstract skeleton (no parameter memory) works too
+    abstract = eqx.filter_eval_shape(_hand_chain, jax.random.key(5))
+    np.testing.assert_array_equal(log_prob(fk.load(path, like=abstract), x), log_prob(flow, x))
+    assert fk.model_info(path)["metadata"] == {"note": "hand-made"}
+
+
+def test_skeleton_of_another_structure_is_named(key, tmp_path):
+    path = fk.save(tmp_path / "chain.flowkit", _hand_chain(key))
+    with pytest.raises(
+        fk.ModelFileError,
+        match=r"chain\.flowkit: array \.bijector\.layers\[0\]\."
+        r"conditioner\.layers\[0\]\.weight has shape \(8, 2\) and dtype float32 in "
+        r"the file, but the skeleton passed as like= has .* shape \(16, 2\)",
+    ):
+        fk.load(path, like=_hand_chain(key, width=16))
+    with pytest.raises(fk.ModelFileError, match=r"the file holds \d+ arrays but the skeleton"):
+        fk.load(path, like=fk.realnvp(key=key, **SIZES))
+
+
+def test_unrecordable_argument_says_to_pass_a_skeleton(key, tmp_path):
+    def swish(x):
+        return x * jax.nn.sigmoid(x)
+
+    flow = fk.realnvp(key=key, **SIZES, activation=swish)
+    path = fk.save(tmp_path / "m.flowkit", flow)
+    with pytest.raises(
+        fk.ModelFileError,
+        match=r"m\.flowkit: cannot rebuild the model: it was "
+        r"built by realnvp\(\) with arguments that cannot be stored "
+        r"\(activation=tests\.test_io\..*swish is not a function of jax\.nn or "
+        r"jax\.numpy\).*like=skeleton",
+    ):
+        fk.load(path)
+    skeleton = fk.realnvp(key=key, **SIZES, activation=swish)
+    x = jnp.ones((3, 4))
+    np.testing.assert_array_equal(log_prob(fk.load(path, like=skeleton), x), log_prob(flow, x))
+
+
+def test_user_factories_register_and_names_are_unique(key, tmp_path):
+    @fk.flow_factory
+    def tiny_affine(*, key, dim: int, scale: float = 2.0):
+        return fk.Flow(fk.Affine(jnp.zeros(dim), jnp.full(dim, scale)), fk.standard_normal((dim,)))
+
+    flow = tiny_affine(key=key, dim=2, scale=3.0)
+    x = jnp.ones((2, 2))
+    np.testing.assert_array_equal(
+        log_prob(fk.load(fk.save(tmp_path / "a", flow)), x), log_prob(flow, x)
+    )
+    with pytest.raises(ValueError, match="a factory named 'realnvp' is already registered"):
+
+        def realnvp(**kw):
+            return None
+
+        fk.flow_factory(realnvp)
+
+
+@pytest.fixture
+def good_file(key, tmp_path):
+    flow = fk.realnvp(key=key, **SIZES)
+    return fk.save(tmp_path / "good.flowkit", flow)
+
+
+@pytest.mark.parametrize("cut", ["preamble", "header", "payload"])
+def test_truncated_file(good_file, cut):
+    data = good_file.read_bytes()
+    head_len = int.from_bytes(data[len(SIGNATURE) : len(SIGNATURE) + 8], "little")
+    end = {
+        "preamble": len(SIGNATURE) + 3,
+        "header": len(SIGNATURE) + 8 + head_len // 2,
+        "payload": len(data) - 100,
+    }[cut]
+    good_file.write_bytes(data[:end])
+    with pytest.raises(fk.ModelFileError, match=r"good\.flowkit: the file is truncated \(.*\)"):
+        fk.load(good_file)
+
+
+def test_newer_format_version(good_file):
+    data = good_file.read_bytes()
+    new = data.replace(b'"format_version": 1', b'"format_version": 9', 1)
+    good_file.write_bytes(new)
+    with pytest.raises(
+        fk.ModelFileError,
+        match=r"good\.flowkit: written in model format version "
+        r"9 .* reads versions up to 1\. Upgrade flowkit",
+    ):
+        fk.load(good_file)
+    with pytest.raises(fk.ModelFileError, match="format version 9"):
+        fk.model_info(good_file)
+
+
+def test_damaged_payload(good_file):
+    data = bytearray(good_file.read_bytes())
+    data[-5] ^= 0xFF
+    good_file.write_bytes(bytes(data))
+    with pytest.raises(fk.ModelFileError, match=r"good\.flowkit: the parameters are damaged"):
+        fk.load(good_file)
+
+
+def test_not_a_flowkit_file(tmp_path, key):
+    npz = tmp_path / "weights.npz"
+    np.savez(npz, a=np.ones(3))
+    eqx_file = tmp_path / "model.eqx"
+    eqx.tree_serialise_leaves(eqx_file, fk.realnvp(key=key, **SIZES))
+    empty = tmp_path / "empty.flowkit"
+    empty.write_bytes(b"")
+    for path in (npz, eqx_file):
+        with pytest.raises(fk.ModelFileError, match=rf"{path.name}: not a flowkit model file"):
+            fk.load(path)
+    with pytest.raises(fk.ModelFileError, match=r"empty\.flowkit: the file is empty"):
+        fk.load(empty)
+    with pytest.raises(fk.ModelFileError, match="is a directory, not a flowkit model file"):
+        fk.load(tmp_path)
+
+
+def test_save_is_atomic_and_overwrites(good_file, key):
+    flow = fk.realnvp(key=key, **SIZES)
+    fk.save(good_file, perturb(flow, key))
+    assert [p.name for p in good_file.parent.iterdir()] == ["good.flowkit"]  # no temp left
+    info = fk.model_info(good_file)
+    assert info["format_version"] == 1 and info["jax_version"] == jax.__version__
+    assert info["recipe"]["factory"] == "realnvp"
