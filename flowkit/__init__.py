@@ -7,6 +7,9 @@ through :class:`Flow`, whose ``log_prob`` and ``sample`` take leading batch dime
 from . import testing as testing
 from .bijectors import *  # noqa: F403  (the public bijectors; see flowkit/bijectors/__init__.py)
 from .flows import *  # noqa: F403
+from .fitting import Evaluation as Evaluation
+from .fitting import evaluate as evaluate
+from .fitting import summarize as summarize
 from .io import ModelFileError as ModelFileError
 from .io import load as load
 from .io import model_info as model_info
