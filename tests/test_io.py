@@ -168,20 +168,37 @@ def test_unrecordable_argument_says_to_pass_a_skeleton(key, tmp_path):
 
 def test_user_factories_register_and_names_are_unique(key, tmp_path):
     @fk.flow_factory
-    def tiny_affine(*, key, dim: int, scale: float = 2.0):
-        return fk.Flow(fk.Affine(jnp.zeros(dim), jnp.full(dim, scale)), fk.standard_normal((dim,)))
+    def coin_flip_flow(*, key, dim: int, scale: float = 2.0):
+        # The structure depends on the key's value: load must rebuild with the same key.
+        flip = bool(jax.random.bernoulli(key))
+        first = fk.Reverse((dim,)) if flip else fk.Identity((dim,))
+        affine = fk.Affine(jnp.arange(dim, dtype=jnp.float32), jnp.full(dim, scale))
+        return fk.Flow(fk.Chain([first, affine]), fk.standard_normal((dim,)))
 
-    flow = tiny_affine(key=key, dim=2, scale=3.0)
-    x = jnp.ones((2, 2))
-    np.testing.assert_array_equal(
-        log_prob(fk.load(fk.save(tmp_path / "a", flow)), x), log_prob(flow, x)
-    )
+    x = jnp.asarray([[0.3, -1.0, 2.0]])
+    structures = set()
+    for seed in range(4):
+        flow = coin_flip_flow(key=jax.random.key(seed), dim=3, scale=3.0)
+        loaded = fk.load(fk.save(tmp_path / "a", flow))
+        np.testing.assert_array_equal(log_prob(loaded, x), log_prob(flow, x))
+        structures.add(type(loaded.bijector.layers[0]).__name__)
+    assert structures == {"Reverse", "Identity"}
     with pytest.raises(ValueError, match="a factory named 'realnvp' is already registered"):
 
         def realnvp(**kw):
             return None
 
         fk.flow_factory(realnvp)
+
+
+def test_flow_built_under_jit_records_no_key_and_loads(key, tmp_path):
+    flow = eqx.filter_jit(lambda k: fk.realnvp(key=k, **SIZES))(key)
+    assert json.loads(flow.recipe)["kwargs"]["key"] == {"$key": None}
+    flow = perturb(flow, key, scale=0.1)
+    x = jax.random.normal(key, (3, 4))
+    np.testing.assert_array_equal(
+        log_prob(fk.load(fk.save(tmp_path / "j", flow)), x), log_prob(flow, x)
+    )
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -59,7 +60,14 @@ def _encode(value: Any) -> Any:
         return {"$dict": {k: _encode(v) for k, v in value.items()}}
     if isinstance(value, jax.Array) and jnp.issubdtype(value.dtype, jax.dtypes.prng_key):
         impl = str(jax.random.key_impl(value))
-        return {"$key": {"impl": impl, "data": np.asarray(jax.random.key_data(value)).tolist()}}
+        try:
+            with jax.ensure_compile_time_eval():  # a concrete key stays concrete in a trace
+                data = np.asarray(jax.random.key_data(value)).tolist()
+        except jax.errors.TracerArrayConversionError:
+            # Built under jit: the structure cannot depend on the key's value, so any key
+            # rebuilds it (the parameters come from the file).
+            return {"$key": None}
+        return {"$key": {"impl": impl, "data": data}}
     if callable(value):
         return {"$callable": _callable_name(value)}
     raise UnrecordableArgument(f"{_short(value)} ({type(value).__name__}) has no JSON form")
@@ -74,6 +82,8 @@ def _decode(value: Any) -> Any:
     if "$dict" in value:
         return {k: _decode(v) for k, v in value["$dict"].items()}
     if "$key" in value:
+        if value["$key"] is None:
+            return jax.random.key(0)
         data = jnp.asarray(value["$key"]["data"], jnp.uint32)
         return jax.random.wrap_key_data(data, impl=value["$key"]["impl"])
     if "$callable" in value:
@@ -142,7 +152,9 @@ def parse_recipe(recipe: str | None) -> dict[str, Any] | None:
 
 
 def rebuild(recipe: dict[str, Any]) -> Flow:
-    """Call the recorded factory with the recorded arguments (raises ValueError if it can't)."""
+    """The recorded factory's flow structure: abstract arrays (``jax.ShapeDtypeStruct``) where
+    the factory can run under ``eqx.filter_eval_shape`` (no initialisation cost), otherwise a
+    concrete flow. Raises ValueError when the recipe cannot be followed."""
     name = recipe["factory"]
     if "unrecordable" in recipe:
         args = "; ".join(f"{k}={v}" for k, v in recipe["unrecordable"].items())
@@ -153,4 +165,8 @@ def rebuild(recipe: dict[str, Any]) -> Flow:
             f"(known: {', '.join(sorted(_FACTORIES))}); import the module that defines it"
         )
     kwargs = {k: _decode(v) for k, v in recipe["kwargs"].items()}
-    return _FACTORIES[name](**kwargs)
+    factory = _FACTORIES[name]
+    try:
+        return eqx.filter_eval_shape(lambda: factory(**kwargs))
+    except Exception:  # e.g. static structure computed from concrete values: build for real
+        return factory(**kwargs)
