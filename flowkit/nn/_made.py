@@ -38,8 +38,7 @@ def _uniform_layers(key: PRNGKeyArray, masks: list[Array]) -> list[MaskedLinear]
     noise = jax.random.uniform(key, (sum(sizes),), minval=-1.0, maxval=1.0)
     layers, start = [], 0
     for mask, size in zip(masks, sizes, strict=True):
-        out_size, in_size = mask.shape
-        values = noise[start : start + size] / np.sqrt(in_size)
+        values = noise[start : start + size] / np.sqrt(mask.shape[1])  # 1 / sqrt(fan_in)
         weight, bias = values[: mask.size].reshape(mask.shape), values[mask.size :]
         layers.append(MaskedLinear(weight, bias, mask))
         start += size
@@ -136,6 +135,15 @@ class MADE(eqx.Module):
     optional condition vector of ``cond_size`` is fed, unmasked, into every hidden layer.
     With ``zero_init_output`` the output layer starts at zero, so a fresh autoregressive
     layer is the identity.
+
+    Args:
+        in_size: D, the number of inputs (and of output groups).
+        num_params: parameters per dimension (what the transformer needs).
+        width, depth: hidden units per layer and number of hidden layers. With
+            ``width >= D - 1`` (``>= D`` with a condition) every allowed dependency exists.
+        order: ``"natural"``, ``"reversed"``, ``"random"`` (drawn from ``key``) or the
+            dimensions in the order they are generated, e.g. ``(2, 0, 1)``.
+        cond_size: length of the condition vector, or None.
     """
 
     layers: tuple[MaskedLinear, ...]
