@@ -67,7 +67,7 @@ def measure(dim: int, layers: int, width: int, batch: int, repeats: int) -> dict
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Compile time of MAF sampling against D.")
     parser.add_argument("--dims", type=int, nargs="+", default=[16, 784])
     parser.add_argument("--layers", type=int, default=5)
     parser.add_argument("--width", type=int, default=512)
