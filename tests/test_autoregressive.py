@@ -61,6 +61,35 @@ def test_one_pass_and_sequential_directions(key, cls, one_pass):
     assert (fwd, inv) == ((True, False) if one_pass == "inverse" else (False, True))
 
 
+def _flow_program(make, key, method: str) -> str:
+    """The traced program of a flow's ``sample_and_log_prob`` or ``log_prob`` on 8 events."""
+    flow = eqx.filter_eval_shape(make, key)
+    if method == "sample":
+        closed = eqx.filter_make_jaxpr(lambda f: f.sample_and_log_prob(jax.random.key(0), (8,)))
+        return str(closed(flow)[0])
+    closed = eqx.filter_make_jaxpr(lambda f, x: f.log_prob(x))
+    return str(closed(flow, jax.ShapeDtypeStruct((8, DIM), jnp.float32))[0])
+
+
+def test_flow_level_one_pass_paths(key):
+    """IAF ``sample_and_log_prob`` and MAF ``log_prob`` run one loop, the scan over the layer
+    stack; MAF sampling and IAF density add the per-dimension loop (a fori_loop with a
+    static trip count, traced as a scan) inside it."""
+
+    def iaf(k):
+        return fk.iaf(key=k, dim=DIM, num_layers=2)
+
+    def maf(k):
+        return fk.maf(key=k, dim=DIM, num_layers=2)
+
+    def loops(make, method):
+        text = _flow_program(make, key, method)
+        return text.count("scan[") + text.count("while[")
+
+    assert loops(iaf, "sample") == 1 and loops(maf, "log_prob") == 1
+    assert loops(maf, "sample") == 2 and loops(iaf, "log_prob") == 2
+
+
 def test_sequential_direction_is_not_unrolled_over_dimensions(key):
     """The traced program of MAF sampling has the same size for D=3 and D=40."""
     sizes = []
