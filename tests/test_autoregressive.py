@@ -112,13 +112,15 @@ def _sample_then_density(flow, key, cond, other_cond):
 @pytest.mark.parametrize(
     "make",
     [
-        lambda k: fk.maf(key=k, dim=DIM, num_layers=2, width=16, cond_dim=COND),
+        lambda k: fk.maf(
+            key=k, dim=DIM, num_layers=2, width=16, transformer="softplus", cond_dim=COND
+        ),
         lambda k: fk.iaf(
             key=k, dim=DIM, num_layers=2, width=16, transformer="spline", permutation="random"
         ),
         lambda k: fk.nsf(key=k, dim=DIM, num_layers=2, width=16, cond_dim=COND),
     ],
-    ids=["maf", "iaf-spline", "nsf"],
+    ids=["maf-softplus", "iaf-spline", "nsf"],
 )
 def test_flows_sample_density_consistency_and_conditioning(key, make):
     """``sample_and_log_prob`` (one direction) agrees with ``log_prob`` (the other)."""
