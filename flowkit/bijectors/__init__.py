@@ -1,10 +1,16 @@
 """Bijectors: invertible maps of one event with exact log-determinants."""
 
+from ._actnorm import ActNorm as ActNorm
 from ._autoregressive import AbstractAutoregressive as AbstractAutoregressive
 from ._autoregressive import InverseAutoregressive as InverseAutoregressive
 from ._autoregressive import MaskedAutoregressive as MaskedAutoregressive
 from ._base import AbstractBijector as AbstractBijector
+from ._batch_norm import BatchNorm as BatchNorm
 from ._chain import Chain as Chain
+from ._conv1x1 import InvertibleConv1x1 as InvertibleConv1x1
+from ._conv1x1 import InvertibleConv1x1LU as InvertibleConv1x1LU
+from ._conv_coupling import ConvAffineCoupling as ConvAffineCoupling
+from ._conv_coupling import ImageConditioner as ImageConditioner
 from ._coupling import AdditiveCoupling as AdditiveCoupling
 from ._coupling import AffineCoupling as AffineCoupling
 from ._coupling import Coupling as Coupling
@@ -22,10 +28,12 @@ from ._elementwise import Softplus as Softplus
 from ._elementwise import Tanh as Tanh
 from ._embed import EmbedCondition as EmbedCondition
 from ._invert import Invert as Invert
+from ._logit_preprocess import LogitPreprocess as LogitPreprocess
 from ._masks import alternating_mask as alternating_mask
 from ._masks import channel_mask as channel_mask
 from ._masks import checkerboard_mask as checkerboard_mask
 from ._masks import half_mask as half_mask
+from ._multiscale import MultiScale as MultiScale
 from ._permute import Permute as Permute
 from ._permute import Reverse as Reverse
 from ._permute import random_permutation as random_permutation
@@ -34,6 +42,7 @@ from ._spline import rqs_forward as rqs_forward
 from ._spline import rqs_inverse as rqs_inverse
 from ._spline import spline_knots as spline_knots
 from ._spline_coupling import SplineCoupling as SplineCoupling
+from ._squeeze import Squeeze as Squeeze
 from ._stack import Stack as Stack
 from ._transformers import AbstractTransformer as AbstractTransformer
 from ._transformers import AdditiveTransformer as AdditiveTransformer
