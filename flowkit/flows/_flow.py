@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from .._typing import Array, ArrayLike, Float, PRNGKeyArray, Shape
 from ..bijectors._base import AbstractBijector
+from ..bijectors._batch_norm import BATCH_AXIS
 from ._frozen_base import FrozenBase
 
 
@@ -99,7 +100,8 @@ class Flow(eqx.Module):
         """Apply a single-event ``fn`` over the flattened batch dimensions of ``args``."""
         n = math.prod(batch)
         flat = [None if a is None else a.reshape((n,) + a.shape[len(batch) :]) for a in args]
-        out = jax.vmap(fn)(*flat)
+        # Named axis: batch-aware layers (BatchNorm in training mode) take batch statistics.
+        out = jax.vmap(fn, axis_name=BATCH_AXIS)(*flat)
         return jax.tree_util.tree_map(lambda o: o.reshape(batch + o.shape[1:]), out)
 
     def log_prob(self, x: ArrayLike, condition: ArrayLike | None = None) -> Float[Array, "*batch"]:
