@@ -1,0 +1,226 @@
+"""Keyword-argument factories for multi-scale image flows: RealNVP and Glow.
+
+Images are ``(H, W, C)``, channels last, one per call (``Flow`` batches). The models are
+written in the density direction (image to latent) as in the papers, so each factory
+returns ``Flow(Invert(model), standard_normal(image_shape))``. Data are in [0, 1]
+(:func:`flowkit.dequantize`); ``logit_alpha`` puts a :class:`LogitPreprocess` first.
+"""
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import numpy as np
+
+from .._typing import PRNGKeyArray, Shape
+from ..bijectors._actnorm import ActNorm
+from ..bijectors._base import AbstractBijector
+from ..bijectors._batch_norm import BatchNorm
+from ..bijectors._chain import Chain
+from ..bijectors._conv1x1 import InvertibleConv1x1, InvertibleConv1x1LU
+from ..bijectors._conv_coupling import ConvAffineCoupling
+from ..bijectors._invert import Invert
+from ..bijectors._logit_preprocess import LogitPreprocess
+from ..bijectors._masks import channel_mask, checkerboard_mask
+from ..bijectors._multiscale import MultiScale
+from ..bijectors._squeeze import Squeeze, image_shape_error
+from ..bijectors._stack import Stack
+from ._bases import standard_normal
+from ._flow import Flow
+from ._frozen_base import trainable_filter
+from ._recipe import flow_factory
+
+
+def _halvings(n: int) -> int:
+    """How many times ``n`` can be halved exactly."""
+    count = 0
+    while n > 0 and n % 2 == 0:
+        n, count = n // 2, count + 1
+    return count
+
+
+def _check_scales(name: str, image_shape: Shape, num_scales: int, squeezes_per_scale: str):
+    """Raise unless ``num_scales`` fits ``image_shape``; ``squeezes_per_scale`` is "all" (every
+    scale squeezes, Glow) or "all but last" (RealNVP: the last scale does not)."""
+    error = image_shape_error(name, image_shape)
+    if error:
+        raise ValueError(error)
+    h, w, _ = image_shape
+    most = min(_halvings(h), _halvings(w))
+    if squeezes_per_scale == "all":
+        valid = list(range(1, most + 1))
+        squeezes = num_scales
+    else:  # the last scale's checkerboard needs at least two pixels
+        valid = [s for s in range(1, most + 2) if (h * w) >> (2 * (s - 1)) >= 2]
+        squeezes = num_scales - 1
+    if num_scales in valid:
+        return
+    if valid:
+        counts = ", ".join(map(str, valid))
+        hint = f"Valid num_scales for this shape: {counts}."
+    else:
+        hint = "No scale count works: crop or pad the image to an even height and width."
+    raise ValueError(
+        f"{name}: image_shape {tuple(image_shape)} cannot be split into {num_scales} scales: "
+        f"that takes {squeezes} 2x2 squeeze(s), so height and width must be divisible by "
+        f"2**{squeezes} = {2**squeezes}. {hint}"
+    )
+
+
+def _alternating(make: Callable, masks, num_layers: int, key: PRNGKeyArray) -> AbstractBijector:
+    """``num_layers`` layers with masks alternating; two or more pairs are scan-stacked."""
+
+    def pair(k):
+        k0, k1 = jax.random.split(k)
+        return Chain([make(masks[0], k0), make(masks[1], k1)])
+
+    k_pairs, k_last = jax.random.split(key)
+    pairs = num_layers // 2
+    if pairs >= 2:
+        layers = [Stack.from_factory(pair, k_pairs, pairs)]
+    else:
+        layers = [pair(k_pairs)] if pairs else []
+    if num_layers % 2:
+        layers.append(make(masks[0], k_last))
+    return layers[0] if len(layers) == 1 else Chain(layers)
+
+
+def _flow(model: AbstractBijector, image_shape: Shape, logit_alpha: float | None) -> Flow:
+    if logit_alpha is not None:
+        model = Chain([LogitPreprocess(image_shape, logit_alpha), model])
+    return Flow(Invert(model), standard_normal(tuple(image_shape)))
+
+
+def _build(make: Callable[[PRNGKeyArray], Flow], key: PRNGKeyArray) -> Flow:
+    """``make(key)`` traced and compiled as one program: building a deep model then costs one
+    compilation rather than one per initialisation op."""
+    return eqx.filter_jit(make)(key)
+
+
+@flow_factory
+def realnvp_multiscale(
+    *,
+    key: PRNGKeyArray,
+    image_shape: Shape,
+    num_scales: int = 2,
+    couplings_per_scale: int = 3,
+    final_couplings: int = 4,
+    hidden_channels: int = 64,
+    num_blocks: int = 2,
+    activation: Callable = jax.nn.relu,
+    logit_alpha: float | None = 0.05,
+    batch_norm: bool = False,
+    cond_dim: int | None = None,
+) -> Flow:
+    """Multi-scale RealNVP (Dinh et al. 2017) on images ``(H, W, C)`` with data in [0, 1].
+
+    Each scale but the last: ``couplings_per_scale`` checkerboard affine couplings, a
+    squeeze (RealNVP's checkerboard channel order), as many channel-wise couplings, then half
+    the channels are factored out to the base. The last scale: ``final_couplings``
+    checkerboard couplings. Conditioners are conv ResNets (``hidden_channels``,
+    ``num_blocks``). ``batch_norm`` adds a :class:`BatchNorm` after every coupling (train
+    with :func:`flowkit.update_batch_norm_state`; sample with
+    :func:`flowkit.batch_norm_inference`). ``cond_dim``: a condition vector, broadcast over
+    the image as extra conditioner channels.
+    """
+    image_shape = tuple(image_shape)
+    _check_scales("realnvp_multiscale", image_shape, num_scales, "all but last")
+    cond_shape = None if cond_dim is None else (cond_dim,)
+
+    def coupling(mask, k):
+        layer = ConvAffineCoupling(
+            mask,
+            key=k,
+            hidden_channels=hidden_channels,
+            num_blocks=num_blocks,
+            activation=activation,
+            cond_shape=cond_shape,
+        )
+        return Chain([layer, BatchNorm(mask.shape)]) if batch_norm else layer
+
+    def scale(shape, level, k):
+        h, w, c = shape
+        k_board, k_channel, k_inner = jax.random.split(k, 3)
+        if level == num_scales - 1:
+            masks = [checkerboard_mask(h, w, c, p) for p in (0, 1)]
+            return MultiScale(_alternating(coupling, masks, final_couplings, k_board))
+        squeeze = Squeeze(shape, ordering="checkerboard")
+        s = squeeze.out_shape
+        board = [checkerboard_mask(h, w, c, p) for p in (0, 1)]
+        channel = [channel_mask(s[0], s[1], s[2], p) for p in (0, 1)]
+        transform = Chain(
+            [
+                _alternating(coupling, board, couplings_per_scale, k_board),
+                squeeze,
+                _alternating(coupling, channel, couplings_per_scale, k_channel),
+            ]
+        )
+        inner = scale(s[:2] + (s[2] // 2,), level + 1, k_inner)
+        return MultiScale(transform, inner)
+
+    return _build(lambda k: _flow(scale(image_shape, 0, k), image_shape, logit_alpha), key)
+
+
+@flow_factory
+def glow(
+    *,
+    key: PRNGKeyArray,
+    image_shape: Shape,
+    num_scales: int = 2,
+    blocks_per_scale: int = 8,
+    hidden_channels: int = 128,
+    num_blocks: int = 1,
+    lu_decomposed: bool = True,
+    activation: Callable = jax.nn.relu,
+    logit_alpha: float | None = None,
+    cond_dim: int | None = None,
+) -> Flow:
+    """Glow (Kingma & Dhariwal 2018) on images ``(H, W, C)`` with data in [0, 1].
+
+    Every scale squeezes 2x2 (so ``H`` and ``W`` must be divisible by ``2**num_scales``),
+    then runs ``blocks_per_scale`` steps of ActNorm, invertible 1x1 convolution (LU form if
+    ``lu_decomposed``) and channel-wise affine coupling, scan-stacked; every scale but the
+    last factors half its channels out to the base. Initialise the ActNorms with
+    :func:`flowkit.data_init` on a batch before training. Conditioners are conv ResNets
+    (``hidden_channels``, ``num_blocks``); ``cond_dim``: a condition vector broadcast over
+    the image as extra channels. Sample at a temperature with
+    ``flow.sample(key, shape, temperature=0.7)``.
+    """
+    image_shape = tuple(image_shape)
+    _check_scales("glow", image_shape, num_scales, "all")
+    if blocks_per_scale < 1:
+        raise ValueError(f"glow: blocks_per_scale must be >= 1; got {blocks_per_scale}.")
+    cond_shape = None if cond_dim is None else (cond_dim,)
+    conv = InvertibleConv1x1LU if lu_decomposed else InvertibleConv1x1
+
+    def step(shape, k):
+        k_conv, k_coupling = jax.random.split(k)
+        mask = channel_mask(shape[0], shape[1], shape[2])
+        coupling = ConvAffineCoupling(
+            mask,
+            key=k_coupling,
+            hidden_channels=hidden_channels,
+            num_blocks=num_blocks,
+            activation=activation,
+            cond_shape=cond_shape,
+        )
+        return Chain([ActNorm(shape), conv(shape, key=k_conv), coupling])
+
+    def scale(shape, level, k):
+        k_steps, k_inner = jax.random.split(k)
+        squeeze = Squeeze(shape)
+        s = squeeze.out_shape
+        steps = Stack.from_factory(lambda kk: step(s, kk), k_steps, blocks_per_scale)
+        if level == num_scales - 1:
+            return MultiScale(Chain([squeeze, steps]))
+        inner = scale(s[:2] + (s[2] // 2,), level + 1, k_inner)
+        return MultiScale(Chain([squeeze, steps]), inner)
+
+    return _build(lambda k: _flow(scale(image_shape, 0, k), image_shape, logit_alpha), key)
+
+
+def count_parameters(model) -> int:
+    """The number of trainable scalars in ``model`` (floating-point array entries outside a
+    frozen base distribution)."""
+    params = eqx.filter(model, trainable_filter(model))
+    return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(params)))

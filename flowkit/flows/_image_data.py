@@ -1,0 +1,57 @@
+"""Image data for flows: uniform dequantization, scaling, and bits per dimension.
+
+Pure functions of arrays. Discrete pixels with ``num_levels`` values (256 for 8 bits) become
+continuous data in [0, 1): ``(x + u) / num_levels`` with ``u ~ U(0, 1)``. A density model
+of those continuous data gives, for each pixel bin of width ``1 / num_levels``, a lower
+bound on the discrete log-likelihood: ``log P(x) >= log p(y) - D log(num_levels)``.
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from .._typing import Array, ArrayLike, Float, PRNGKeyArray
+
+
+def dequantize(
+    key: PRNGKeyArray, x: ArrayLike, *, num_levels: int = 256, dtype=jnp.float32
+) -> Float[Array, "..."]:
+    """``(x + u) / num_levels`` with ``u ~ U(0, 1)`` per entry: integers in
+    ``0..num_levels-1`` to continuous values in [0, 1). Any shape (one image or a batch)."""
+    x = jnp.asarray(x)
+    u = jax.random.uniform(key, x.shape, dtype)
+    return (x.astype(dtype) + u) / num_levels
+
+
+def to_unit_interval(x: ArrayLike, *, num_levels: int = 256, dtype=jnp.float32):
+    """Integers in ``0..num_levels-1`` to bin centres in (0, 1): ``(x + 0.5) / num_levels``
+    (deterministic, e.g. for evaluation)."""
+    return (jnp.asarray(x).astype(dtype) + 0.5) / num_levels
+
+
+def to_signed(y: ArrayLike) -> Float[Array, "..."]:
+    """[0, 1] to [-1, 1]: ``2 y - 1``. Its log-determinant is ``D log 2`` (see
+    :func:`bits_per_dim`'s ``data_range``)."""
+    return 2.0 * jnp.asarray(y) - 1.0
+
+
+def bits_per_dim(
+    log_prob: ArrayLike, num_dims: int, *, num_levels: int = 256, data_range: float = 1.0
+) -> Float[Array, "..."]:
+    """Bits per dimension of discrete data from a continuous model's ``log_prob``.
+
+    ``log_prob`` (any shape) is the log-density of dequantized data spread over an interval
+    of length ``data_range`` (1 for [0, 1], 2 for [-1, 1]); each of the ``num_levels`` bins
+    then has width ``data_range / num_levels`` and
+    ``bpd = (-log_prob + D log(num_levels / data_range)) / (D log 2)``. For 8-bit data in
+    [0, 1] that is ``(-log p(x) + D log 256) / (D log 2)``; a model with preprocessing
+    (e.g. a logit) must include its log-determinant in ``log_prob``, as a Flow does.
+    """
+    if num_dims < 1 or num_levels < 2 or not data_range > 0:
+        raise ValueError(
+            f"bits_per_dim: need num_dims >= 1, num_levels >= 2, data_range > 0; got "
+            f"{num_dims=}, {num_levels=}, {data_range=}."
+        )
+    correction = num_dims * math.log(num_levels / data_range)
+    return (-jnp.asarray(log_prob) + correction) / (num_dims * math.log(2.0))
