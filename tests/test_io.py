@@ -280,7 +280,9 @@ def test_not_a_flowkit_file(tmp_path, key):
             fk.load(path)
     with pytest.raises(fk.ModelFileError, match=r"empty\.flowkit: the file is empty"):
         fk.load(empty)
-    with pytest.raises(fk.ModelFileError, match="is a directory, not a flowkit model file"):
+    with pytest.raises(
+        fk.ModelFileError, match=r"is a directory without a best\.flowkit; pass a model file"
+    ):
         fk.load(tmp_path)
 
 

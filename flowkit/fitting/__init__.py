@@ -2,5 +2,8 @@
 
 from ._evaluate import evaluate as evaluate
 from ._evaluate import scores as scores
+from ._fit import fit as fit
+from ._history import FitHistory as FitHistory
+from ._split import validation_split as validation_split
 from ._stats import Evaluation as Evaluation
 from ._stats import summarize as summarize

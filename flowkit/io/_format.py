@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 SIGNATURE = b"\x93FLOWKIT\n"
+BEST, LAST = "best.flowkit", "last.flowkit"  # the models of a run directory
 FORMAT_VERSION = 1
 _LENGTH = struct.Struct("<Q")
 
@@ -67,10 +68,18 @@ def _truncated(path, what: str) -> ModelFileError:
 
 
 def read_model_file(path: str | os.PathLike, *, payload: bool = True) -> tuple[dict, bytes]:
-    """``(header, payload)`` of a model file, checked; raises :class:`ModelFileError`."""
+    """``(header, payload)`` of a model file (or of a run directory's ``best.flowkit``),
+    checked; raises :class:`ModelFileError`."""
     path = Path(path)
     if path.is_dir():
-        raise ModelFileError(path, "is a directory, not a flowkit model file (flowkit.save).")
+        if not (path / BEST).is_file():
+            raise ModelFileError(
+                path,
+                f"is a directory without a {BEST}; pass a model file written by "
+                "flowkit.save, or a run directory written by flowkit.fit(run_dir=...) or "
+                "flowkit train.",
+            )
+        path = path / BEST
     with open(path, "rb") as f:
         data = f.read() if payload else f.read(len(SIGNATURE) + _LENGTH.size)
         if not data:

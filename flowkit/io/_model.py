@@ -93,6 +93,9 @@ def _check_fits(path, saved: list[dict], like: Any, source: str):
 def load(path: str | os.PathLike, like: Any = None) -> Any:
     """Read a model written by :func:`save`; bit-for-bit the parameters that were saved.
 
+    ``path`` is a model file, or a run directory (``flowkit.fit(run_dir=...)``, ``flowkit
+    train``), whose ``best.flowkit`` is read; pass ``run / "last.flowkit"`` for the last.
+
     A flow built by a flowkit factory is rebuilt from its recorded recipe. For a
     hand-composed model pass ``like=``: a model of the same structure (any parameter values,
     or ``eqx.filter_eval_shape`` of its constructor) whose leaves are replaced.
