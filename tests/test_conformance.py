@@ -11,7 +11,7 @@ from flowkit.testing import check_bijector
 from .registry import ENTRIES
 
 # Public constructor functions that return bijectors (classes are found automatically).
-CONSTRUCTORS = {"AffineCoupling", "AdditiveCoupling", "ConvAffineCoupling"}
+CONSTRUCTORS = {"AffineCoupling", "AdditiveCoupling", "ConvAffineCoupling", "SplineCoupling"}
 
 
 @pytest.mark.parametrize("name", sorted(ENTRIES))
