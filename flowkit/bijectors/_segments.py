@@ -1,0 +1,228 @@
+"""A bijector, flattened into the segments that invertible backprop walks (issue 11).
+
+A *segment* is ``blocks x steps`` applications of one *step*: a tuple of layers applied
+in turn, each in its own direction, whose array leaves carry leading ``(blocks, steps)``
+axes (a segment of one unstacked layer has no such axes). A :class:`Stack` becomes one segment (its layers stay stacked: one scan, whatever the
+depth); :class:`Chain` and :class:`Invert` dissolve into their layers; any other layer is a
+segment of one step of one layer. Register how a composite of your own dissolves with
+``flatten_layers.register`` (see the handlers below).
+
+The value flowing from layer to layer is an array, or a tuple when a multi-scale model has
+set channels aside (see :class:`OnFirst`).
+"""
+
+import abc
+import functools
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .._typing import Array
+from ._base import AbstractBijector
+from ._batch_norm import BATCH_AXIS
+from ._chain import Chain, call_layer
+from ._exact_inverse import has_exact_cheap_inverse, register_exact_inverse
+from ._invert import Invert
+from ._multiscale import MultiScale
+from ._stack import Stack
+
+FORWARD = "forward_and_log_det"
+INVERSE = "inverse_and_log_det"
+
+
+def opposite(method: str) -> str:
+    """The other direction: ``inverse_and_log_det`` for ``forward_and_log_det`` and back."""
+    return INVERSE if method == FORWARD else FORWARD
+
+
+class Flat(NamedTuple):
+    """One piece of a flattened bijector: ``(layer, method)`` pairs run as a step,
+    ``num_steps`` times (None: an unstacked layer), scanning the layer axis backwards when
+    ``reverse`` (a Stack's inverse runs its last layer first)."""
+
+    step: tuple[tuple[object, str], ...]
+    num_steps: int | None
+    reverse: bool
+
+
+class SegmentSpec(NamedTuple):
+    """Static description of one segment (see the module docstring)."""
+
+    methods: tuple[str, ...]  # per layer of a step: the direction it is applied in
+    blocks: int
+    steps: int
+    store: tuple[bool, ...]  # per layer of a step: store its input (no cheap exact inverse)
+    anchored: bool  # store the input of every block (re-anchoring)
+    stacked: bool  # from a Stack: leaves carry (blocks, steps) axes; else one plain step
+    reverse: bool  # scan the layer axes backwards
+
+
+@functools.singledispatch
+def flatten_layers(bijector, method: str) -> list[Flat]:
+    """``bijector`` applied in direction ``method``, as pieces in the order they run."""
+    return [Flat(((bijector, method),), None, False)]
+
+
+@flatten_layers.register
+def _chain(bijector: Chain, method):
+    layers = bijector.layers if method == FORWARD else bijector.layers[::-1]
+    return [piece for layer in layers for piece in flatten_layers(layer, method)]
+
+
+@flatten_layers.register
+def _invert(bijector: Invert, method):
+    return flatten_layers(bijector.bijector, opposite(method))
+
+
+def _step_layers(layer, method) -> tuple[tuple[object, str], ...]:
+    """The layers of one Stack step in the order they run (Chains and Inverts dissolved)."""
+    if isinstance(layer, Chain):
+        layers = layer.layers if method == FORWARD else layer.layers[::-1]
+        return tuple(pair for sub in layers for pair in _step_layers(sub, method))
+    if isinstance(layer, Invert):
+        return _step_layers(layer.bijector, opposite(method))
+    return ((layer, method),)
+
+
+@flatten_layers.register
+def _stack(bijector: Stack, method):
+    return [Flat(_step_layers(bijector.layers, method), bijector.num_layers, method == INVERSE)]
+
+
+def map_arrays(fn, module):
+    """``module`` with ``fn`` applied to every array leaf."""
+    arrays, static = eqx.partition(module, eqx.is_array)
+    return eqx.combine(jax.tree_util.tree_map(fn, arrays), static)
+
+
+def _cut(a, start: int, blocks: int, steps: int):
+    """Rows ``start : start + blocks * steps`` of a stacked leaf as ``(blocks, steps, ...)``."""
+    if start == 0 and blocks * steps == a.shape[0]:  # the whole stack: a reshape, no copy
+        return a.reshape((blocks, steps) + a.shape[1:])
+    return a[start : start + blocks * steps].reshape((blocks, steps) + a.shape[1:])
+
+
+def segments(
+    bijector: AbstractBijector, method: str, anchor_every: int | None = None
+) -> tuple[list[SegmentSpec], list[tuple[object, ...]]]:
+    """Split ``bijector`` (applied in direction ``method``) into segment specs and layers.
+
+    With ``anchor_every=k`` a Stack of ``n`` layers becomes ``n // k`` anchored blocks of
+    ``k`` layers (plus one anchored block of the remainder), and every ``k``-th unstacked
+    layer is anchored: the inputs of anchored blocks are stored, so rebuilt inputs never
+    drift through more than ``k`` layers.
+    """
+    specs, layers, unstacked = [], [], 0
+    for piece in flatten_layers(bijector, method):
+        step = tuple(layer for layer, _ in piece.step)
+        methods = tuple(m for _, m in piece.step)
+        store = tuple(not has_exact_cheap_inverse(layer) for layer in step)
+        num = piece.num_steps
+        if num is None:
+            anchored = anchor_every is not None and unstacked % anchor_every == 0
+            unstacked += 1
+            specs.append(SegmentSpec(methods, 1, 1, store, anchored, False, False))
+            layers.append(step)  # unstacked: no layer axes (it may change the event shape)
+            continue
+        k = num if anchor_every is None else min(anchor_every, num)
+        full, rest = divmod(num, k)
+        chunks = [(0, full, k), (full * k, 1, rest)] if rest else [(0, full, k)]
+        for start, blocks, steps in chunks[::-1] if piece.reverse else chunks:
+            cut = functools.partial(_cut, start=start, blocks=blocks, steps=steps)
+            anchored = anchor_every is not None
+            spec = SegmentSpec(methods, blocks, steps, store, anchored, True, piece.reverse)
+            specs.append(spec)
+            layers.append(tuple(map_arrays(cut, m) for m in step))
+    return specs, layers
+
+
+class AbstractBatchLayer(eqx.Module):
+    """A piece of a flattened model that works on a whole batch (e.g. :class:`OnFirst`).
+
+    Subclasses give ``apply_batch(method, xs, cs) -> (ys, log_dets)`` for both directions;
+    ``xs`` may be a tuple (see the module docstring).
+    """
+
+    @abc.abstractmethod
+    def apply_batch(self, method: str, xs, cs: Array | None) -> tuple[Any, Array]:
+        """``(ys, log_dets)`` for the batch ``xs``; ``log_dets`` has shape ``(n,)``."""
+
+
+def apply_layer(layer, method: str, xs, cs: Array | None):
+    """``layer.method`` on a batch ``xs`` (leading axis) with conditions ``cs`` (or None).
+
+    Ordinary bijectors are vmapped per event over the named axis ``BATCH_AXIS``, as in
+    :class:`flowkit.Flow`, so training-mode batch statistics see the batch.
+    """
+    if isinstance(layer, AbstractBatchLayer):
+        return layer.apply_batch(method, xs, cs)
+    return jax.vmap(lambda x, c: call_layer(layer, method, x, c), axis_name=BATCH_AXIS)(xs, cs)
+
+
+class OnFirst(AbstractBatchLayer):
+    """Apply ``layer`` to the first entry of a tuple-valued batch, passing the rest along.
+
+    Multi-scale models set channels aside at each scale; flattened, the value flowing
+    between layers becomes ``(active, set_aside)`` and the inner scale's layers act on
+    ``active`` only.
+    """
+
+    layer: object
+
+    def apply_batch(self, method, xs, cs):
+        ys, log_det = apply_layer(self.layer, method, xs[0], cs)
+        return (ys,) + tuple(xs[1:]), log_det
+
+
+register_exact_inverse(OnFirst, lambda w: has_exact_cheap_inverse(w.layer))  # type: ignore[attr-defined]
+
+
+class SplitChannels(AbstractBatchLayer):
+    """Forward: ``h -> (h[..., :num_kept], h[..., num_kept:])``; inverse: concatenate back."""
+
+    num_kept: int = eqx.field(static=True)
+
+    def apply_batch(self, method, xs, cs):
+        if method == FORWARD:
+            ys = (xs[..., : self.num_kept], xs[..., self.num_kept :])
+            return ys, jnp.zeros(xs.shape[:1], xs.dtype)
+        kept, aside = xs
+        return jnp.concatenate([kept, aside], axis=-1), jnp.zeros(kept.shape[:1], kept.dtype)
+
+
+class Reshape(AbstractBatchLayer):
+    """Forward: each event from ``in_shape`` to ``out_shape``; inverse: back."""
+
+    in_shape: tuple[int, ...] = eqx.field(static=True)
+    out_shape: tuple[int, ...] = eqx.field(static=True)
+
+    def apply_batch(self, method, xs, cs):
+        shape = self.out_shape if method == FORWARD else self.in_shape
+        return xs.reshape(xs.shape[:1] + shape), jnp.zeros(xs.shape[:1], xs.dtype)
+
+
+for _cls in (SplitChannels, Reshape):
+    register_exact_inverse(_cls)
+
+
+def _on_first(pieces: list[Flat]) -> list[Flat]:
+    wrap = lambda p: tuple((OnFirst(layer), m) for layer, m in p.step)  # noqa: E731
+    return [Flat(wrap(p), p.num_steps, p.reverse) for p in pieces]
+
+
+@flatten_layers.register
+def _multiscale(bijector: MultiScale, method):
+    """transform, then (kept, set aside) with ``inner`` on the kept channels, then reshape."""
+    middle: list[Flat] = []
+    if bijector.inner is not None:
+        split = SplitChannels(bijector.num_kept)
+        middle = [Flat(((split, FORWARD),), None, False)]
+        middle += _on_first(flatten_layers(bijector.inner, method))
+        middle += [Flat(((split, INVERSE),), None, False)]
+    reshape = Flat(((Reshape(bijector.hidden_shape, bijector.shape), method),), None, False)
+    transform = flatten_layers(bijector.transform, method)
+    if method == FORWARD:
+        return transform + middle + [reshape]
+    return [reshape] + middle + transform
