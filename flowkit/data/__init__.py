@@ -1,0 +1,14 @@
+"""Data for training flows: sources (digits, MNIST-style IDX, ``.npz``, 2-D toys) and a
+Grain loader with per-epoch shuffling, dequantization, multi-process sharding and a
+checkpointable iterator state."""
+
+from ._builtin import DIGIT_LEVELS as DIGIT_LEVELS
+from ._dataset import ArrayDataset as ArrayDataset
+from ._errors import DataError as DataError
+from ._idx import read_idx as read_idx
+from ._load import DATASETS as DATASETS
+from ._load import default_data_dir as default_data_dir
+from ._load import load_dataset as load_dataset
+from ._mnist import MIRRORS as MIRRORS
+from ._mnist import fetch_mnist as fetch_mnist
+from ._npz import read_npz as read_npz
