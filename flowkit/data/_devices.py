@@ -1,0 +1,72 @@
+"""Putting a process's batch on the devices: split for ``pmap``, or one global ``jax.Array``
+sharded along the batch axis for ``jit`` (single- or multi-process)."""
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from ._errors import DataError
+
+
+def split_for_devices(batch: dict, num_devices: int) -> dict:
+    """Each leaf ``(n, ...)`` reshaped to ``(num_devices, n // num_devices, ...)`` (numpy)."""
+
+    def split(leaf):
+        n = leaf.shape[0]
+        if n % num_devices:
+            raise DataError(
+                "batch",
+                f"{n} examples per process do not split over {num_devices} devices; choose a "
+                f"global batch size divisible by the total number of devices.",
+            )
+        return leaf.reshape(num_devices, n // num_devices, *leaf.shape[1:])
+
+    return {name: split(np.asarray(leaf)) for name, leaf in batch.items()}
+
+
+def to_pmap_batch(batch: dict, devices: list | None = None) -> dict:
+    """A process's batch as ``(local_devices, per_device, ...)`` arrays already placed one
+    slice per device (what a ``jax.pmap`` step over ``devices`` takes without copying).
+    ``devices`` defaults to ``jax.local_devices()``."""
+    devices = jax.local_devices() if devices is None else devices
+    mesh = Mesh(np.asarray(devices), ("devices",))
+    sharding = NamedSharding(mesh, PartitionSpec("devices"))
+    return {
+        k: jax.device_put(v, sharding) for k, v in split_for_devices(batch, len(devices)).items()
+    }
+
+
+def _check_rows_owned(sharding: NamedSharding, global_shape: tuple[int, ...], local: int):
+    """In a multi-process run, this process's devices must hold rows [p*n, (p+1)*n) of the
+    global batch, the rows the loader gave it."""
+    starts, stops = [], []
+    for index in sharding.addressable_devices_indices_map(global_shape).values():
+        rows = slice(None) if index is None else index[0]
+        starts.append(rows.start or 0)
+        stops.append(global_shape[0] if rows.stop is None else rows.stop)
+    start, stop = min(starts), max(stops)
+    p = jax.process_index()
+    if (start, stop) != (p * local, (p + 1) * local):
+        raise DataError(
+            "batch",
+            f"process {p}'s devices hold rows {start}..{stop} of the global batch under this "
+            f"sharding, but the loader gave it rows {p * local}..{(p + 1) * local}; build the "
+            f"mesh with jax.make_mesh (devices in process order) and shard the batch axis.",
+        )
+
+
+def to_global_array(batch: dict, sharding: NamedSharding | Mesh, axis: str = "data") -> dict:
+    """One global ``jax.Array`` per leaf from every process's share, with
+    ``jax.make_array_from_process_local_data``: leaves ``(n_local, ...)`` in each process
+    become ``(n_local * process_count, ...)`` sharded as ``sharding`` (a ``Mesh`` means
+    ``NamedSharding(mesh, PartitionSpec(axis))``: the batch axis split over ``axis``)."""
+    if isinstance(sharding, Mesh):
+        sharding = NamedSharding(sharding, PartitionSpec(axis))
+    out = {}
+    for name, leaf in batch.items():
+        leaf = np.asarray(leaf)
+        global_shape = (leaf.shape[0] * jax.process_count(), *leaf.shape[1:])
+        if jax.process_count() > 1:
+            _check_rows_owned(sharding, global_shape, leaf.shape[0])
+        out[name] = jax.make_array_from_process_local_data(sharding, leaf, global_shape)
+    return out
