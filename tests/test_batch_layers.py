@@ -21,9 +21,10 @@ def _step(key):
     )
 
 
-def _nested_model(key):
+@eqx.filter_jit  # one compilation instead of one per initialisation op
+def _nested_structure(key):
     """ActNorm, a scan-stacked pair of steps, and a two-scale MultiScale holding more."""
-    k_stack, k_inner, k_rand = jax.random.split(key, 3)
+    k_stack, k_inner = jax.random.split(key)
     squeeze = fk.Squeeze(SHAPE)  # (2, 2, 8); 4 channels go on
     inner_shape = (2, 2, 4)
     inner = fk.MultiScale(
@@ -47,7 +48,11 @@ def _nested_model(key):
             fk.MultiScale(fk.Chain([squeeze, fk.ActNorm(squeeze.out_shape)]), inner),
         ]
     )
-    return randomize(model, k_rand, scale=0.5)  # every layer moves the data on
+    return model
+
+
+def _nested_model(key):
+    return randomize(_nested_structure(key), key, scale=0.5)  # every layer moves the data
 
 
 def _assert_standard(h):
@@ -116,7 +121,9 @@ def _inverse_actnorm_outputs(model, h):
 
 def test_data_init_in_the_inverse_direction(key):
     # Without Invert the density pass runs the layers' inverses: those must standardise.
-    model = fk.Chain([fk.ActNorm(SHAPE), fk.Stack.from_factory(_step, key, 2)])
+    model = eqx.filter_jit(
+        lambda k: fk.Chain([fk.ActNorm(SHAPE), fk.Stack.from_factory(_step, k, 2)])
+    )(key)
     flow = fk.Flow(randomize(model, jax.random.key(2), scale=0.5), fk.standard_normal(SHAPE))
     batch = 1.0 - 0.5 * jax.random.normal(jax.random.key(1), (64,) + SHAPE)
     new = fk.data_init(flow, batch)
@@ -222,7 +229,11 @@ def test_running_statistics_through_a_stack_and_back_to_inference(key):
         return fk.Chain([mix, fk.BatchNorm(shape, momentum=0.75)])
 
     model = randomize(
-        fk.Chain([fk.BatchNorm(shape, momentum=0.5), fk.Stack.from_factory(layer, key, 2)]),
+        eqx.filter_jit(
+            lambda k: fk.Chain(
+                [fk.BatchNorm(shape, momentum=0.5), fk.Stack.from_factory(layer, k, 2)]
+            )
+        )(key),
         jax.random.key(3),
         scale=0.3,
     )
