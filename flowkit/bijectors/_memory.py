@@ -5,6 +5,7 @@ import jax.numpy as jnp
 
 from .._typing import Array, ArrayLike, Float, Shape
 from ._base import AbstractBijector
+from ._batch_pass import batch_pass
 from ._exact_inverse import has_exact_cheap_inverse, register_exact_inverse
 from ._invertible_backprop import invertible_apply, remat_apply
 from ._segments import FORWARD, INVERSE, apply_layer, flatten_layers, segments
@@ -151,6 +152,25 @@ def backprop_plan(
     return plan
 
 
+def wrap_memory(
+    bijector: AbstractBijector,
+    memory: str,
+    *,
+    anchor_every: int | None = None,
+    owner: str = "with_memory_mode",
+) -> AbstractBijector:
+    """``bijector`` set to be differentiated the ``memory`` way (any previous mode replaced).
+
+    ``"standard"`` without ``anchor_every`` gives back the plain bijector (no wrapper).
+    """
+    check_memory_mode(owner, memory, anchor_every)
+    if isinstance(bijector, MemoryMode):
+        bijector = bijector.bijector
+    if memory == "standard" and anchor_every is None:
+        return bijector
+    return MemoryMode(bijector, memory, anchor_every=anchor_every)
+
+
 def _name(layer) -> str:
     inner = getattr(layer, "layer", None)  # OnFirst: name the layer it wraps
     return type(layer).__name__ if inner is None else _name(inner)
@@ -162,3 +182,10 @@ def _flatten_memory_mode(bijector: MemoryMode, method):
 
 
 register_exact_inverse(MemoryMode, lambda m: has_exact_cheap_inverse(m.bijector))  # type: ignore[attr-defined]
+
+
+@batch_pass.register
+def _batch_pass_memory_mode(bijector: MemoryMode, x, condition, inverse, ctx, path):
+    """data_init and batch-norm state updates see through the wrapper."""
+    inner, y, log_det = batch_pass(bijector.bijector, x, condition, inverse, ctx, path)
+    return eqx.tree_at(lambda m: m.bijector, bijector, inner), y, log_det

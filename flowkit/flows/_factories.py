@@ -11,6 +11,7 @@ from ..bijectors._chain import Chain
 from ..bijectors._coupling import AdditiveCoupling, AffineCoupling
 from ..bijectors._elementwise import Scale
 from ..bijectors._masks import vector_mask
+from ..bijectors._memory import wrap_memory
 from ..bijectors._stack import Stack
 from ._bases import make_base
 from ._flow import Flow
@@ -65,6 +66,7 @@ def realnvp(
     activation: Callable = jax.nn.relu,
     base: str = "normal",
     cond_dim: int | None = None,
+    memory: str = "standard",
 ) -> Flow:
     """RealNVP (Dinh et al. 2017) on ``dim``-vectors: affine couplings, tanh-bounded scales.
 
@@ -74,6 +76,8 @@ def realnvp(
         mask: ``"alternating"`` (even/odd entries) or ``"half"`` (first/second half).
         base: ``"normal"``, ``"logistic"`` or ``"uniform"``.
         cond_dim: size of a condition vector, for a conditional flow.
+        memory: how gradients are taken: ``"standard"``, ``"remat"`` or ``"invertible"``
+            (memory flat in depth; see :func:`flowkit.with_memory_mode`).
     """
     _check_dim(dim)
     cond_shape = None if cond_dim is None else (cond_dim,)
@@ -84,7 +88,7 @@ def realnvp(
         )
 
     bijector = coupling_stack(make, key=key, dim=dim, num_layers=num_layers, mask=mask)
-    return Flow(bijector, make_base(base, (dim,)))
+    return Flow(wrap_memory(bijector, memory, owner="realnvp"), make_base(base, (dim,)))
 
 
 @flow_factory
@@ -99,10 +103,12 @@ def nice(
     activation: Callable = jax.nn.relu,
     base: str = "logistic",
     cond_dim: int | None = None,
+    memory: str = "standard",
 ) -> Flow:
     """NICE (Dinh et al. 2015): additive couplings then a diagonal scaling layer.
 
-    Defaults follow the paper: 4 couplings, deep MLPs and a logistic base.
+    Defaults follow the paper: 4 couplings, deep MLPs and a logistic base. ``memory``: as
+    in :func:`realnvp`.
     """
     _check_dim(dim)
     cond_shape = None if cond_dim is None else (cond_dim,)
@@ -115,4 +121,4 @@ def nice(
     couplings = coupling_stack(make, key=key, dim=dim, num_layers=num_layers, mask=mask)
     # In the density direction (the inverse) data goes through the couplings, then the scaling.
     layers: Sequence[AbstractBijector] = [Scale(jnp.zeros((dim,))), couplings]
-    return Flow(Chain(layers), make_base(base, (dim,)))
+    return Flow(wrap_memory(Chain(layers), memory, owner="nice"), make_base(base, (dim,)))

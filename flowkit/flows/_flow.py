@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from .._typing import Array, ArrayLike, Float, PRNGKeyArray, Shape
 from ..bijectors._base import AbstractBijector
 from ..bijectors._batch_norm import BATCH_AXIS
+from ..bijectors._memory import apply_to_batch
 from ._frozen_base import FrozenBase
 
 
@@ -96,12 +97,13 @@ class Flow(eqx.Module):
             )
         return condition
 
-    def _map_batch(self, fn, batch, *args):
-        """Apply a single-event ``fn`` over the flattened batch dimensions of ``args``."""
+    def _map_batch(self, fn, batch, *args, batched: bool = False):
+        """Apply a single-event ``fn`` (or, if ``batched``, a function of one flat batch)
+        over the flattened batch dimensions of ``args``."""
         n = math.prod(batch)
         flat = [None if a is None else a.reshape((n,) + a.shape[len(batch) :]) for a in args]
         # Named axis: batch-aware layers (BatchNorm in training mode) take batch statistics.
-        out = jax.vmap(fn, axis_name=BATCH_AXIS)(*flat)
+        out = fn(*flat) if batched else jax.vmap(fn, axis_name=BATCH_AXIS)(*flat)
         return jax.tree_util.tree_map(lambda o: o.reshape(batch + o.shape[1:]), out)
 
     def log_prob(self, x: ArrayLike, condition: ArrayLike | None = None) -> Float[Array, "*batch"]:
@@ -111,11 +113,11 @@ class Flow(eqx.Module):
         condition = self._broadcast_condition("Flow.log_prob", condition, batch)
         base = self.base
 
-        def single(xi, ci):
-            z, log_det = self.bijector.inverse_and_log_det(xi, ci)
-            return base.log_prob(z) + log_det
+        def batched(xs, cs):  # the bijector sees the whole batch (MemoryMode needs it)
+            z, log_det = apply_to_batch(self.bijector, "inverse_and_log_det", xs, cs)
+            return jax.vmap(base.log_prob)(z) + log_det
 
-        return self._map_batch(single, batch, x, condition)
+        return self._map_batch(batched, batch, x, condition, batched=True)
 
     def sample_and_log_prob(
         self,
@@ -142,10 +144,10 @@ class Flow(eqx.Module):
                 base.event_shape
             ) * jnp.log(temperature)
 
-        def single(zi, ci):
-            return self.bijector.forward_and_log_det(zi, ci)
+        def batched(zs, cs):
+            return apply_to_batch(self.bijector, "forward_and_log_det", zs, cs)
 
-        x, log_det = self._map_batch(single, sample_shape, z, condition)
+        x, log_det = self._map_batch(batched, sample_shape, z, condition, batched=True)
         return x, log_pz - log_det
 
     def sample(
