@@ -263,14 +263,17 @@ class LoaderIterator(grain.DatasetIterator):
                 + ", ".join(changed)
                 + ". Resume with the settings of the saved run.",
             )
-        self.close()
-        self._closed = False
+        self._stop_pipeline()  # restarts at the new step on the next ``next``
         self._next_step = int(state["next_step"])
 
-    def close(self) -> None:
+    def _stop_pipeline(self) -> None:
         if self._grain_it is not None:
             self._grain_it.close()
             self._grain_it = None
+
+    def close(self) -> None:
+        """End the worker processes (if any); idempotent."""
+        self._stop_pipeline()
         super().close()
 
     def __enter__(self) -> "LoaderIterator":
