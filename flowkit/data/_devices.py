@@ -26,7 +26,7 @@ def split_for_devices(batch: dict, num_devices: int) -> dict:
 
 def to_pmap_batch(batch: dict, devices: list | None = None) -> dict:
     """A process's batch as ``(local_devices, per_device, ...)`` arrays already placed one
-    slice per device (what a ``jax.pmap`` step over ``devices`` takes without copying).
+    slice per device, ready for a ``jax.pmap`` step over ``devices``.
     ``devices`` defaults to ``jax.local_devices()``."""
     devices = jax.local_devices() if devices is None else devices
     mesh = Mesh(np.asarray(devices), ("devices",))
