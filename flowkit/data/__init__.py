@@ -11,11 +11,11 @@ from ._devices import to_global_array as to_global_array
 from ._devices import to_pmap_batch as to_pmap_batch
 from ._errors import DataError as DataError
 from ._idx import read_idx as read_idx
+from ._iterator import LoaderIterator as LoaderIterator
 from ._load import DATASETS as DATASETS
 from ._load import default_data_dir as default_data_dir
 from ._load import load_dataset as load_dataset
 from ._loader import Loader as Loader
-from ._loader import LoaderIterator as LoaderIterator
 from ._mnist import MIRRORS as MIRRORS
 from ._mnist import fetch_mnist as fetch_mnist
 from ._npz import read_npz as read_npz

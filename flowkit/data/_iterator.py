@@ -1,0 +1,97 @@
+"""The checkpointable iterator of a :class:`~flowkit.data.Loader`: the next step number is
+its whole position, so its state is a small JSON dict."""
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import grain
+
+from ._errors import DataError
+
+if TYPE_CHECKING:
+    from ._loader import Loader
+
+STATE_VERSION = 1
+
+
+class LoaderIterator(grain.DatasetIterator):
+    """Iterates a :class:`Loader`; ``get_state``/``set_state`` give and take a JSON-able dict
+    (Grain's iterator protocol, so ``grain.checkpoint.CheckpointSave`` works with orbax).
+    Worker processes start at the first ``next``; ``close`` ends them."""
+
+    def __init__(self, loader: "Loader"):
+        super().__init__()
+        self._loader = loader
+        self._next_step = 0
+        self._grain_it: grain.DatasetIterator | None = None
+
+    @property
+    def step(self) -> int:
+        """The number of the next batch (counting across epochs)."""
+        return self._next_step
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of the next batch."""
+        return self._next_step // self._loader.batches_per_epoch
+
+    def __next__(self) -> dict:
+        num_steps = self._loader.num_steps
+        if num_steps is not None and self._next_step >= num_steps:
+            raise StopIteration
+        if self._grain_it is None:
+            self._grain_it = self._loader._grain_iterator(self._next_step)
+        batch = next(self._grain_it)
+        self._next_step += 1
+        return batch
+
+    def get_state(self) -> dict[str, Any]:
+        """``{"version", "next_step", "loader": Loader.fingerprint(), "process_index",
+        "process_count"}``; JSON-able."""
+        maker = self._loader.maker
+        return {
+            "version": STATE_VERSION,
+            "next_step": self._next_step,
+            "loader": self._loader.fingerprint(),
+            "process_index": maker.process_index,
+            "process_count": maker.process_count,
+        }
+
+    def set_state(self, state: dict[str, Any] | bytes | str) -> None:
+        """Continue from a saved state (a dict, or its JSON text as str or bytes). The state
+        must come from a loader with the same fingerprint; the process and worker counts may
+        differ (global batches do not depend on them)."""
+        if isinstance(state, bytes | str):
+            state = json.loads(state)
+        name = self._loader.data.name
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise DataError(name, f"not a flowkit loader state (version {STATE_VERSION}).")
+        saved, current = state["loader"], self._loader.fingerprint()
+        changed = [
+            f"{k}={saved.get(k)!r} (now {v!r})" for k, v in current.items() if saved.get(k) != v
+        ]
+        if changed:
+            raise DataError(
+                name,
+                "the loader state was saved with other settings: "
+                + ", ".join(changed)
+                + ". Resume with the settings of the saved run.",
+            )
+        self._stop_pipeline()  # restarts at the new step on the next ``next``
+        self._next_step = int(state["next_step"])
+
+    def _stop_pipeline(self) -> None:
+        if self._grain_it is not None:
+            self._grain_it.close()
+            self._grain_it = None
+
+    def close(self) -> None:
+        """End the worker processes (if any); idempotent."""
+        self._stop_pipeline()
+        super().close()
+
+    def __enter__(self) -> "LoaderIterator":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
