@@ -1,0 +1,46 @@
+"""An exponential moving average of the parameters, kept in the optimiser state."""
+
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import optax
+
+
+class ParamsEmaState(NamedTuple):
+    """The averaged parameters (same tree as the trainable parameters)."""
+
+    ema_params: optax.Params
+
+
+def params_ema(decay: float) -> optax.GradientTransformation:
+    """Track ``ema <- decay * ema + (1 - decay) * new_params``; updates pass unchanged.
+
+    Chain it last (after the optimiser) so ``params + updates`` are the new parameters;
+    ``update`` then needs ``params``. Read the average with :func:`ema_params`.
+    """
+    if not 0.0 < decay < 1.0:
+        raise ValueError(f"params_ema: decay must be in (0, 1); got {decay}.")
+
+    def init(params):
+        return ParamsEmaState(jax.tree_util.tree_map(lambda p: p, params))
+
+    def update(updates, state, params=None):
+        if params is None:
+            raise ValueError("params_ema: the optimiser update needs params= for the average.")
+        new = optax.apply_updates(params, updates)
+        return updates, ParamsEmaState(optax.incremental_update(new, state.ema_params, 1 - decay))
+
+    return optax.GradientTransformation(init, update)
+
+
+def ema_params(model, opt_state):
+    """``model`` with its trainable parameters replaced by their average from ``opt_state``
+    (built with ``ema_decay``/:func:`params_ema`); single-device layout."""
+    ema = optax.tree_utils.tree_get(opt_state, "ema_params")
+    if ema is None:
+        raise ValueError(
+            "ema_params: the optimiser state holds no parameter average; build the optimiser "
+            "with default_optimizer(..., ema_decay=0.999) (or chain params_ema)."
+        )
+    return eqx.combine(ema, model)

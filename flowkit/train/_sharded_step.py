@@ -1,0 +1,96 @@
+"""The sharded-``jit`` step: the batch split over a mesh's data axis, the model replicated."""
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import numpy as np
+import optax
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+
+from ..flows._frozen_base import trainable_filter
+from ._losses import Loss, nll_loss, split_batch
+from ._train_step import TrainStep, to_host
+from ._update import update_on_batch
+
+DATA_AXIS = "data"
+
+
+def data_mesh(num_devices: int | None = None) -> Mesh:
+    """A 1-D mesh named ``"data"`` over all global devices (every process's), or the first
+    ``num_devices`` of them."""
+    devices = jax.devices()
+    n = len(devices) if num_devices is None else num_devices
+    return jax.make_mesh((n,), (DATA_AXIS,), devices=devices[:n], axis_types=(AxisType.Auto,))
+
+
+def _put(sharding):
+    def put(tree):
+        return jax.tree_util.tree_map(
+            lambda x: (
+                jax.make_array_from_process_local_data(sharding, np.asarray(x))
+                if eqx.is_array(x)
+                else x
+            ),
+            tree,
+        )
+
+    return put
+
+
+def _rows(batch) -> int:
+    return int(np.shape(jax.tree_util.tree_leaves(split_batch(batch)[0])[0])[0])
+
+
+def make_sharded_step(
+    optimizer: optax.GradientTransformation,
+    loss: Loss = nll_loss,
+    *,
+    mesh: Mesh | None = None,
+    filter_spec: Callable = trainable_filter,
+) -> TrainStep:
+    """:func:`make_step` as one ``jit`` program over ``mesh`` (default :func:`data_mesh`).
+
+    ``put_batch`` turns this process's rows of the global batch into a global array sharded
+    along ``"data"`` (``jax.make_array_from_process_local_data``; in one process, the whole
+    batch); ``put_state`` replicates the model and optimiser state over the mesh. The global
+    batch must divide by the number of devices in the mesh. Results equal the one-device step
+    on the global batch, up to the order of floating-point reductions.
+    """
+    mesh = data_mesh() if mesh is None else mesh
+    if len(mesh.axis_names) != 1 or mesh.axis_types[0] != AxisType.Auto:
+        raise ValueError(
+            f"make_sharded_step: expected a 1-D mesh with an Auto axis, as data_mesh() makes; "
+            f"got axes {mesh.axis_names} of types {mesh.axis_types}."
+        )
+    axis = mesh.axis_names[0]
+    replicated = NamedSharding(mesh, PartitionSpec())
+    rows = NamedSharding(mesh, PartitionSpec(axis))
+
+    @eqx.filter_jit
+    def update(model, opt_state, batch, key):
+        batch = eqx.filter_shard(batch, rows)
+        out = update_on_batch(loss, optimizer, filter_spec, model, opt_state, batch, key)
+        return eqx.filter_shard(out, replicated)
+
+    put_rows = _put(rows)
+
+    def put_batch(batch):
+        n, local = mesh.devices.size, len(mesh.local_devices)
+        if _rows(batch) % local:
+            raise ValueError(
+                f"sharded step: this process's batch of {_rows(batch)} rows does not split "
+                f"over its {local} of the mesh's {n} devices; use a global batch size "
+                f"divisible by {n}."
+            )
+        return put_rows(batch)
+
+    return TrainStep(
+        update=update,
+        put_state=_put(replicated),
+        put_batch=put_batch,
+        get_state=to_host,
+        get_metrics=to_host,
+        examples=lambda batch: _rows(batch) * jax.process_count(),
+        kind="shard",
+    )

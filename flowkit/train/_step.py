@@ -1,0 +1,49 @@
+"""The single-device training step."""
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+
+from ..flows._frozen_base import trainable_filter
+from ._losses import Loss, nll_loss, split_batch
+from ._train_step import TrainStep, to_host
+from ._update import update_on_batch
+
+
+def _leading(batch) -> int:
+    return int(jax.tree_util.tree_leaves(split_batch(batch)[0])[0].shape[0])
+
+
+def make_step(
+    optimizer: optax.GradientTransformation,
+    loss: Loss = nll_loss,
+    *,
+    filter_spec: Callable = trainable_filter,
+) -> TrainStep:
+    """A jitted ``step(model, opt_state, batch, key) -> (model, opt_state, metrics)``.
+
+    ``batch`` is ``x`` of shape ``(B, *event)``, ``(x, condition)`` or ``{"x", "condition"}``;
+    keep ``B`` fixed so the step compiles once. Only ``filter_spec(model)`` leaves are trained
+    (default :func:`trainable_filter`: not the base distribution); initialise the state with
+    :func:`init_opt_state`. Metrics: the batch means of the loss's entries, ``grad_norm``,
+    ``skipped`` and ``grads_finite`` (see :func:`update_on_batch`).
+    """
+
+    @eqx.filter_jit
+    def update(model, opt_state, batch, key):
+        return update_on_batch(loss, optimizer, filter_spec, model, opt_state, batch, key)
+
+    return TrainStep(
+        update=update,
+        put_state=lambda tree: jax.tree_util.tree_map(
+            lambda x: jnp.asarray(x) if eqx.is_array(x) else x, tree
+        ),
+        put_batch=lambda batch: batch,
+        get_state=to_host,
+        get_metrics=to_host,
+        examples=_leading,
+        kind="jit",
+    )

@@ -1,0 +1,68 @@
+"""One optimiser update on one (shard of a) batch: the maths shared by every step flavour."""
+
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+
+from ._losses import Loss, split_batch
+
+
+def _select(ok, new, old):
+    """``new`` where ``ok`` else ``old``, leaf by leaf (non-arrays taken from ``new``)."""
+    return jax.tree_util.tree_map(
+        lambda n, o: jnp.where(ok, n, o) if eqx.is_array(n) else n, new, old
+    )
+
+
+def update_on_batch(
+    loss: Loss,
+    optimizer: optax.GradientTransformation,
+    filter_spec: Callable,
+    model,
+    opt_state,
+    batch: Any,
+    key,
+    *,
+    offset: Any = 0,
+    reduce: Callable = lambda tree: tree,
+):
+    """``(model, opt_state, metrics)`` after one step on ``batch``.
+
+    ``offset`` is the index of this batch's first example in the global batch (example ``i``
+    draws from ``fold_in(key, offset + i)``); ``reduce`` averages gradients and metrics over
+    devices (``lax.pmean`` under pmap). A non-finite loss or gradient leaves model and
+    optimiser state unchanged; metrics then say so (``skipped``, and ``grads_finite`` per
+    trainable leaf, in the order of ``jax.tree_util.tree_leaves`` of the trainable part).
+    """
+    params, static = eqx.partition(model, filter_spec(model))
+    x, condition = split_batch(batch)
+    x = jnp.asarray(x)
+    condition = None if condition is None else jnp.asarray(condition)
+    index = offset + jnp.arange(x.shape[0])
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(index)
+
+    def objective(p):
+        per_example = loss(eqx.combine(p, static), x, condition, keys)
+        means = {name: value.mean() for name, value in per_example.items()}
+        return means["loss"], means
+
+    (_, metrics), grads = jax.value_and_grad(objective, has_aux=True)(params)
+    grads, metrics = reduce((grads, metrics))
+    grads_finite = jnp.stack(
+        [jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)] or [jnp.asarray(True)]
+    )
+    ok = jnp.isfinite(metrics["loss"]) & jnp.all(grads_finite)
+    updates, new_state = optimizer.update(grads, opt_state, params)
+    new_params = optax.apply_updates(params, updates)
+    params, opt_state = _select(ok, (new_params, new_state), (params, opt_state))
+    metrics = {
+        **metrics,
+        "grad_norm": optax.tree.norm(grads),
+        "skipped": ~ok,
+        "grads_finite": grads_finite,
+    }
+    return eqx.combine(params, static), opt_state, metrics
