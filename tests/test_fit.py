@@ -2,6 +2,7 @@
 case built to overfit, conditional and pixel data."""
 
 import json
+import math
 
 import jax
 import numpy as np
@@ -93,14 +94,46 @@ def test_conditional_fit_with_default_split_writes_a_run_directory(key, tmp_path
         fk.fit(flow, data, condition=labels[:10], key=k_fit, epochs=1, progress=False)
 
 
-def test_pixels_are_fitted_in_bits_per_dim(key):
+def test_pixel_data_set_is_fitted_in_bits_per_dim(key):
+    from flowkit.data import ArrayDataset
+
     k_data, k_flow, k_fit = jax.random.split(key, 3)
-    pixels = np.asarray(jax.random.randint(k_data, (300, 4), 100, 140), np.uint8)
+    pixels = np.asarray(jax.random.randint(k_data, (300, 4), 40, 70), np.uint8)
+    data = ArrayDataset(pixels, None, num_levels=100, name="test pixels")  # 100 levels, not 256
     flow = fk.realnvp(key=k_flow, dim=4, num_layers=2, width=16)
     best, history = fk.fit(
-        flow, pixels, key=k_fit, epochs=3, batch_size=50, progress=False, learning_rate=1e-2
+        flow, data, key=k_fit, epochs=3, batch_size=50, progress=False, learning_rate=1e-2
     )
     assert history.metric == "bits/dim" and history.steps == 3 * (270 // 50)
     assert history.best_val_loss < history.initial_val_loss
-    val = pixels[fk.validation_split(300, 0.1, jax.random.split(k_fit)[0])[1]]
+    val_rows = fk.validation_split(300, 0.1, jax.random.split(k_fit)[0])[1]
+    val = ArrayDataset(pixels[val_rows], None, num_levels=100, name="val")
     assert fk.evaluate(best, val).mean == pytest.approx(history.best_val_loss, rel=1e-6)
+    assert fk.evaluate(best, val.x).mean > history.best_val_loss + 1.0  # 256 levels differ
+
+
+def test_nonfinite_steps_are_skipped_or_stop_training(key):
+    from flowkit.train import NonFiniteError
+
+    data = np.array(jax.random.normal(key, (64, 2)))
+    data[5] = np.nan  # every batch holding example 5 has a NaN loss
+    val = np.asarray(jax.random.normal(jax.random.fold_in(key, 1), (32, 2)))
+    flow = fk.realnvp(key=key, dim=2, num_layers=1, width=8)
+    _, history = fk.fit(flow, data, val_data=val, key=key, epochs=4, batch_size=16, progress=False)
+    assert history.skipped_steps == 4  # one batch per epoch holds it; 4 steps per epoch
+    assert np.all(np.isfinite(history.train_loss)) and history.best_val_loss < math.inf
+    with pytest.raises(
+        NonFiniteError,
+        match=r"step \d+: non-finite loss \(nan\).*training "
+        r"stopped \(on_nonfinite='stop'\)",
+    ):
+        fk.fit(
+            flow,
+            data,
+            val_data=val,
+            key=key,
+            epochs=4,
+            batch_size=16,
+            progress=False,
+            on_nonfinite="stop",
+        )

@@ -1,6 +1,7 @@
 """Evaluate a flow on a data set: per-example NLL or bits/dim under jit, then a summary."""
 
 import math
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -11,6 +12,14 @@ from .._typing import ArrayLike
 from ..flows._flow import Flow
 from ..flows._image_data import bits_per_dim, dequantize
 from ._stats import Evaluation, summarize
+
+
+def as_arrays(data: Any) -> tuple[np.ndarray, int | None]:
+    """``(x, num_levels)`` of an array (levels unknown) or a ``flowkit.data.ArrayDataset``."""
+    # duck-typed, so that importing flowkit does not import the data pipeline (Grain)
+    if hasattr(data, "x") and hasattr(data, "num_levels") and hasattr(data, "event_shape"):
+        return np.asarray(data.x), data.num_levels
+    return np.asarray(data), None
 
 
 def _float_dtype(flow: Flow):
@@ -50,17 +59,18 @@ def _per_example_condition(flow: Flow, condition, n: int):
 
 def scores(
     flow: Flow,
-    data: ArrayLike,
+    data: Any,
     *,
     condition: ArrayLike | None = None,
     batch_size: int = 256,
     image: bool | None = None,
-    num_levels: int = 256,
+    num_levels: int | None = None,
     seed: int = 0,
     num_draws: int = 1,
 ) -> tuple[np.ndarray, str]:
     """Per-example scores, shape ``(num_draws, N)``, and the metric name; see :func:`evaluate`."""
-    data = np.asarray(data)
+    data, levels = as_arrays(data)
+    num_levels = num_levels or levels or 256
     if data.ndim < 1 or data.shape[0] == 0 or tuple(data.shape[1:]) != tuple(flow.shape):
         raise ValueError(
             f"evaluate: expected data of shape (N, {', '.join(map(str, flow.shape))}) with "
@@ -95,19 +105,20 @@ def scores(
 
 def evaluate(
     flow: Flow,
-    data: ArrayLike,
+    data: Any,
     *,
     condition: ArrayLike | None = None,
     batch_size: int = 256,
     image: bool | None = None,
-    num_levels: int = 256,
+    num_levels: int | None = None,
     seed: int = 0,
     num_draws: int = 1,
     num_worst: int = 10,
 ) -> Evaluation:
     """Score ``data`` (shape ``(N, *flow.shape)``) under ``flow`` and summarise.
 
-    Integer data are pixels with ``num_levels`` values: each is dequantized into [0, 1)
+    ``data``: an array or a ``flowkit.data.ArrayDataset``. Integer data are pixels with
+    ``num_levels`` values (default: the data set's, else 256): each is dequantized into [0, 1)
     with fixed noise (example ``i`` of draw ``d`` uses
     ``fold_in(fold_in(key(seed), d), i)``, so results do not depend on ``batch_size``) and
     scored in bits/dim; with ``num_draws > 1`` each example's bits/dim is averaged over
