@@ -38,13 +38,17 @@ class Checkpoint(NamedTuple):
     config: dict | None
 
 
+def _is_array(x) -> bool:
+    return eqx.is_array(x) or isinstance(x, jax.ShapeDtypeStruct)
+
+
 def _array_leaves(tree) -> tuple[list, list[str]]:
-    with_paths = jax.tree_util.tree_leaves_with_path(eqx.filter(tree, eqx.is_array))
+    with_paths = jax.tree_util.tree_leaves_with_path(eqx.filter(tree, _is_array))
     return [leaf for _, leaf in with_paths], [jax.tree_util.keystr(p) for p, _ in with_paths]
 
 
 def _describe(leaves) -> list[list]:
-    return [[list(np.shape(x)), str(np.asarray(x).dtype)] for x in leaves]
+    return [[list(x.shape), str(np.dtype(x.dtype))] for x in leaves]
 
 
 def _key_parts(key) -> tuple[np.ndarray, str | None]:
@@ -125,7 +129,8 @@ class Checkpointer:
 
     def restore(self, step: int | None = None, *, model, opt_state) -> Checkpoint:
         """Restore a checkpoint (default: the latest) into the structure of ``model`` and
-        ``opt_state`` (templates with the same architecture; one copy, not replicated)."""
+        ``opt_state``: templates of the same architecture and optimiser, one copy (not
+        replicated); abstract ones (``eqx.filter_eval_shape``) save initialising them."""
         step = self._resolve(step)
         meta = self.metadata(step)
         model_like, model_paths = _array_leaves(model)
@@ -133,8 +138,8 @@ class Checkpointer:
         self._check(step, "model", meta["model"], model_like, model_paths)
         self._check(step, "opt_state", meta["opt_state"], opt_like, opt_paths)
         target = {
-            "model": [np.zeros(np.shape(x), np.asarray(x).dtype) for x in model_like],
-            "opt_state": [np.zeros(np.shape(x), np.asarray(x).dtype) for x in opt_like],
+            "model": [np.zeros(x.shape, x.dtype) for x in model_like],
+            "opt_state": [np.zeros(x.shape, x.dtype) for x in opt_like],
             "key": np.zeros(meta["key_shape"], np.uint32),
         }
         restored = self._manager.restore(
@@ -176,10 +181,10 @@ class Checkpointer:
                 f"First difference: {_first_difference(saved['paths'], paths)}."
             )
         for path, (shape, dtype), x in zip(paths, saved["arrays"], like, strict=True):
-            if tuple(shape) != np.shape(x) or dtype != str(np.asarray(x).dtype):
+            if tuple(shape) != tuple(x.shape) or dtype != str(np.dtype(x.dtype)):
                 raise ValueError(
                     f"{where}: array {path} was saved as {dtype}{tuple(shape)}; the given "
-                    f"{name} has {np.asarray(x).dtype}{np.shape(x)}."
+                    f"{name} has {np.dtype(x.dtype)}{tuple(x.shape)}."
                 )
 
     def wait(self) -> None:
@@ -207,6 +212,6 @@ def _first_difference(saved: list[str], given: list[str]) -> str:
 
 def _fill(like, leaves):
     """``like`` with its array leaves replaced, in order, by ``leaves``."""
-    arrays, static = eqx.partition(like, eqx.is_array)
+    arrays, static = eqx.partition(like, _is_array)
     treedef = jax.tree_util.tree_structure(arrays)
     return eqx.combine(jax.tree_util.tree_unflatten(treedef, list(leaves)), static)
