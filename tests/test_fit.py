@@ -112,9 +112,7 @@ def test_pixel_data_set_is_fitted_in_bits_per_dim(key):
     assert fk.evaluate(best, val.x).mean > history.best_val_loss + 1.0  # 256 levels differ
 
 
-def test_nonfinite_steps_are_skipped_or_stop_training(key):
-    from flowkit.train import NonFiniteError
-
+def test_nonfinite_steps_are_skipped_by_the_train_loop(key, capsys):
     data = np.array(jax.random.normal(key, (64, 2)))
     data[5] = np.nan  # every batch holding example 5 has a NaN loss
     val = np.asarray(jax.random.normal(jax.random.fold_in(key, 1), (32, 2)))
@@ -122,18 +120,4 @@ def test_nonfinite_steps_are_skipped_or_stop_training(key):
     _, history = fk.fit(flow, data, val_data=val, key=key, epochs=4, batch_size=16, progress=False)
     assert history.skipped_steps == 4  # one batch per epoch holds it; 4 steps per epoch
     assert np.all(np.isfinite(history.train_loss)) and history.best_val_loss < math.inf
-    with pytest.raises(
-        NonFiniteError,
-        match=r"step \d+: non-finite loss \(nan\).*training "
-        r"stopped \(on_nonfinite='stop'\)",
-    ):
-        fk.fit(
-            flow,
-            data,
-            val_data=val,
-            key=key,
-            epochs=4,
-            batch_size=16,
-            progress=False,
-            on_nonfinite="stop",
-        )
+    assert "non-finite loss (nan)" in capsys.readouterr().err  # flowkit.train's message
