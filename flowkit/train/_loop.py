@@ -81,7 +81,6 @@ def train_loop(
         raise ValueError(
             f"need num_steps >= 0 and checkpoint_every >= 1; got {num_steps}, {checkpoint_every}."
         )
-    paths = parameter_paths(model, filter_spec)
     iterator: Any = iter(batches)
     start = 0
     if checkpointer is not None and resume and checkpointer.latest_step() is not None:
@@ -96,6 +95,7 @@ def train_loop(
             iterator.set_state(restored.data_state)
         else:
             _fast_forward(iterator, start)
+    paths = parameter_paths(model, filter_spec)
     lead = jax.process_index() == 0
     log = MetricsLog(metrics_path, resume_step=start) if lead and metrics_path else None
     bar = Progress(num_steps, start, enabled=progress and lead)
