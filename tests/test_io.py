@@ -290,6 +290,13 @@ def test_not_a_flowkit_file(tmp_path, key):
         fk.ModelFileError, match=r"is a directory without a best\.flowkit; pass a model file"
     ):
         fk.load(tmp_path)
+    (tmp_path / "ckpt" / "1500" / "meta").mkdir(parents=True)  # flowkit.train's layout
+    with pytest.raises(
+        fk.ModelFileError,
+        match=r"ckpt: is a flowkit\.train checkpoint "
+        r"directory .* load the run's exported best\.flowkit / last\.flowkit",
+    ):
+        fk.load(tmp_path / "ckpt")
 
 
 def test_save_is_atomic_and_overwrites(good_file, key):

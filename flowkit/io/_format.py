@@ -67,11 +67,24 @@ def _truncated(path, what: str) -> ModelFileError:
     )
 
 
+def _is_train_checkpoint_dir(path: Path) -> bool:
+    """Step folders holding a ``meta`` item: flowkit.train's orbax checkpoints."""
+    return any(p.name.isdigit() and (p / "meta").exists() for p in path.iterdir() if p.is_dir())
+
+
 def read_model_file(path: str | os.PathLike, *, payload: bool = True) -> tuple[dict, bytes]:
     """``(header, payload)`` of a model file (or of a run directory's ``best.flowkit``),
     checked; raises :class:`ModelFileError`."""
     path = Path(path)
     if path.is_dir():
+        if _is_train_checkpoint_dir(path):
+            raise ModelFileError(
+                path,
+                "is a flowkit.train checkpoint directory (orbax: model, optimiser and "
+                "data state, for resuming training), not a model file; restore it with "
+                "flowkit.train.Checkpointer(path).restore(model=..., opt_state=...), or load "
+                f"the run's exported {BEST} / {LAST}.",
+            )
         if not (path / BEST).is_file():
             raise ModelFileError(
                 path,
