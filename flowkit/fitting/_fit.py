@@ -42,6 +42,14 @@ def _conditions(flow: Flow, condition, n: int, what: str = "condition"):
     return condition
 
 
+def _hold_out(data: np.ndarray, condition: np.ndarray | None, fraction: float, key):
+    """``(train_x, train_c, val_x, val_c)`` for a seeded validation split."""
+    train, val = validation_split(data.shape[0], fraction, key)
+    if condition is None:
+        return data[train], None, data[val], None
+    return data[train], condition[train], data[val], condition[val]
+
+
 def _device_copy(model):
     """The train loop hands back host (numpy) copies; users get device arrays."""
     return jax.tree_util.tree_map(
@@ -123,9 +131,7 @@ def fit(
     condition = _conditions(flow, condition, data.shape[0])
     k_split, k_train = jax.random.split(key)
     if val_data is None:
-        train_idx, val_idx = validation_split(data.shape[0], val_fraction, k_split)
-        val_x, val_c = data[val_idx], None if condition is None else condition[val_idx]
-        data, condition = data[train_idx], None if condition is None else condition[train_idx]
+        data, condition, val_x, val_c = _hold_out(data, condition, val_fraction, k_split)
     else:
         val_x = as_arrays(val_data)[0]
         val_c = _conditions(flow, val_condition, val_x.shape[0], "val_condition")
