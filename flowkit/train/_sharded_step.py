@@ -25,21 +25,27 @@ def data_mesh(num_devices: int | None = None) -> Mesh:
 
 
 def _put(sharding):
-    def put(tree):
-        return jax.tree_util.tree_map(
-            lambda x: (
-                jax.make_array_from_process_local_data(sharding, np.asarray(x))
-                if eqx.is_array(x)
-                else x
-            ),
-            tree,
-        )
+    """Host arrays (this process's part) to global arrays; jax.Arrays pass unchanged (already
+    global, e.g. from the data pipeline's ``to_global_array``)."""
 
-    return put
+    def put(x):
+        if isinstance(x, jax.Array) or not eqx.is_array(x):
+            return x
+        return jax.make_array_from_process_local_data(sharding, np.asarray(x))
+
+    return lambda tree: jax.tree_util.tree_map(put, tree)
 
 
-def _rows(batch) -> int:
-    return int(np.shape(jax.tree_util.tree_leaves(split_batch(batch)[0])[0])[0])
+def _first(batch):
+    return jax.tree_util.tree_leaves(split_batch(batch)[0])[0]
+
+
+def _global_rows(batch) -> int:
+    """Rows of the global batch: a jax.Array is global already; host data are this
+    process's share."""
+    x = _first(batch)
+    local = int(np.shape(x)[0])
+    return local if isinstance(x, jax.Array) else local * jax.process_count()
 
 
 def make_sharded_step(
@@ -53,9 +59,10 @@ def make_sharded_step(
 
     ``put_batch`` turns this process's rows of the global batch into a global array sharded
     along ``"data"`` (``jax.make_array_from_process_local_data``; in one process, the whole
-    batch); ``put_state`` replicates the model and optimiser state over the mesh. The global
-    batch must divide by the number of devices in the mesh. Results equal the one-device step
-    on the global batch, up to the order of floating-point reductions.
+    batch; jax.Arrays, already global, pass unchanged); ``put_state`` replicates the model
+    and optimiser state over the mesh. The global batch must divide by the number of devices
+    in the mesh. Results equal the one-device step on the global batch, up to the order of
+    floating-point reductions.
     """
     mesh = data_mesh() if mesh is None else mesh
     if len(mesh.axis_names) != 1 or mesh.axis_types[0] != AxisType.Auto:
@@ -77,9 +84,10 @@ def make_sharded_step(
 
     def put_batch(batch):
         n, local = mesh.devices.size, len(mesh.local_devices)
-        if _rows(batch) % local:
+        rows_here = int(np.shape(_first(batch))[0])
+        if not isinstance(_first(batch), jax.Array) and rows_here % local:
             raise ValueError(
-                f"sharded step: this process's batch of {_rows(batch)} rows does not split "
+                f"sharded step: this process's batch of {rows_here} rows does not split "
                 f"over its {local} of the mesh's {n} devices; use a global batch size "
                 f"divisible by {n}."
             )
@@ -91,6 +99,6 @@ def make_sharded_step(
         put_batch=put_batch,
         get_state=to_host,
         get_metrics=to_host,
-        examples=lambda batch: _rows(batch) * jax.process_count(),
+        examples=_global_rows,
         kind="shard",
     )
