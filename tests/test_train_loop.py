@@ -34,16 +34,24 @@ def _batches_with_nan_at(step, data):
 
 def test_a_nonfinite_step_is_named_and_skipped(setup, tmp_path, capsys):
     flow, data, optimizer, step = setup
+    seen = []
+
+    def prepare(batch):  # prepare_batch runs on each batch before the step: NaN at step 3
+        seen.append(batch)
+        return batch if len(seen) != 3 else np.where(np.arange(6) == 1, np.nan, batch)
+
     result = train.train_loop(
         step,
         flow,
         train.init_opt_state(optimizer, flow),
-        _batches_with_nan_at(3, data),
+        iter([data[i * 32 : (i + 1) * 32] for i in range(5)]),
         key=jax.random.key(0),
         num_steps=5,
         metrics_path=tmp_path / "m.jsonl",
         progress=False,
+        prepare_batch=prepare,
     )
+    assert len(seen) == 5
     assert result.skipped_steps == [3] and result.step == 5
     err = capsys.readouterr().err
     assert "step 3: non-finite loss (nan) and non-finite gradients in 10 of 14 parameter " in err

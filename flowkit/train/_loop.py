@@ -58,6 +58,7 @@ def train_loop(
     on_nonfinite: str = "skip",
     resume: bool = True,
     on_record: Callable[[dict], None] | None = None,
+    prepare_batch: Callable[[Any], Any] | None = None,
     filter_spec: Callable = trainable_filter,
 ) -> TrainResult:
     """Run ``step`` until ``num_steps`` steps are done; return the final state.
@@ -65,7 +66,8 @@ def train_loop(
     ``model``/``opt_state``: one copy (the layout is ``step``'s business). ``batches``: an
     iterable of batches in the form ``step.put_batch`` takes; if its iterator has
     ``get_state()``/``set_state(state)`` (Grain, :class:`ArrayBatches`) the position is
-    checkpointed, otherwise a resumed run skips the batches already used. Step ``s`` uses
+    checkpointed, otherwise a resumed run skips the batches already used; ``prepare_batch``
+    (e.g. :func:`split_for_devices` for pmap) is applied to each first. Step ``s`` uses
     the key ``fold_in(key, s)``. With ``checkpointer``, every ``checkpoint_every`` steps and
     at the end a checkpoint is written (with ``config``), and with ``resume`` the latest one
     is restored first, so a killed run continues exactly. Each step's metrics go to
@@ -138,6 +140,8 @@ def train_loop(
                     "endless iterator or fewer steps."
                 ) from None
             data_state = iterator.get_state() if hasattr(iterator, "get_state") else None
+            if prepare_batch is not None:
+                batch = prepare_batch(batch)
             examples = step.examples(batch)
             model, opt_state, metrics = step(
                 model, opt_state, step.put_batch(batch), jax.random.fold_in(key, s)
