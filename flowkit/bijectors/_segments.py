@@ -2,9 +2,10 @@
 
 A *segment* is ``blocks x steps`` applications of one *step*: a tuple of layers applied
 in turn, each in its own direction, whose array leaves carry leading ``(blocks, steps)``
-axes (a segment of one unstacked layer has no such axes). A :class:`Stack` becomes one segment (its layers stay stacked: one scan, whatever the
-depth); :class:`Chain` and :class:`Invert` dissolve into their layers; any other layer is a
-segment of one step of one layer. Register how a composite of your own dissolves with
+axes (a segment of one unstacked layer has no such axes). A :class:`Stack` becomes one
+segment (its layers stay stacked: one scan, whatever the depth); :class:`Chain` and
+:class:`Invert` dissolve into their layers; any other layer is a segment of one step of one
+layer. Register how a composite of your own dissolves with
 ``flatten_layers.register`` (see the handlers below).
 
 The value flowing from layer to layer is an array, or a tuple when a multi-scale model has
