@@ -1,10 +1,10 @@
 """Bits per dimension of a Glow (or multi-scale RealNVP) after a short CPU run on Fashion-MNIST.
 
 Reads the IDX files of the Debian package ``dataset-fashion-mnist``
-(``/usr/share/datasets/fashion-mnist/``) with a small local reader, dequantizes the 8-bit
-pixels to [0, 1) (``(x + u) / 256``), initialises ActNorm on a batch, trains with Adam and
-reports test bits/dim (256 levels, discretization correction included) before and after,
-on a fixed subset of the test set with fixed dequantization noise. Compilation and the
+(``/usr/share/datasets/fashion-mnist/``) through ``flowkit.data.load_dataset``, dequantizes
+the 8-bit pixels to [0, 1) (``(x + u) / 256``), initialises ActNorm on a batch, trains with
+Adam and reports test bits/dim (256 levels, discretization correction included) before and
+after, on a fixed subset of the test set with fixed dequantization noise. Compilation and the
 training steps are timed apart.
 
     apt-get install -y dataset-fashion-mnist
@@ -13,9 +13,6 @@ training steps are timed apart.
 """
 
 import argparse
-import gzip
-import pathlib
-import struct
 import time
 
 import equinox as eqx
@@ -25,33 +22,15 @@ import numpy as np
 import optax
 
 import flowkit as fk
-
-DATA = pathlib.Path("/usr/share/datasets/fashion-mnist")
-
-
-def read_idx(path: pathlib.Path) -> np.ndarray:
-    """An IDX file (optionally gzipped) as a numpy array: magic 0x00 0x00 dtype ndim, then
-    ndim big-endian uint32 sizes, then the data."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-    dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-    if zero != 0 or dtype_code not in dtypes:
-        raise ValueError(f"{path}: not an IDX file (magic {raw[:4].hex()})")
-    shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    data = np.frombuffer(raw, dtypes[dtype_code], offset=4 + 4 * ndim)
-    if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says {shape}, found {data.size} values")
-    return data.reshape(shape)
+from flowkit.data import DataError, load_dataset
 
 
 def load_images(split: str) -> np.ndarray:
-    """``(N, 28, 28, 1)`` uint8 images of the ``train`` or ``t10k`` split."""
-    path = DATA / f"{split}-images-idx3-ubyte.gz"
-    if not path.exists():
-        raise SystemExit(f"{path} not found: apt-get install -y dataset-fashion-mnist")
-    return read_idx(path)[..., None]
+    """``(N, 28, 28, 1)`` uint8 images of the ``train`` or ``test`` split."""
+    try:
+        return load_dataset("fashion-mnist", split, download=False).x
+    except DataError as error:
+        raise SystemExit(f"{error}\n(apt-get install -y dataset-fashion-mnist)") from None
 
 
 def unroll(model):
@@ -105,7 +84,7 @@ def main():
     )
     args = parser.parse_args()
 
-    train, test = load_images("train"), load_images("t10k")
+    train, test = load_images("train"), load_images("test")
     print(f"train {train.shape} test {test.shape} {train.dtype}; devices {jax.devices()}")
     key = jax.random.key(args.seed)
     k_model, k_init, k_eval, k_train = jax.random.split(key, 4)
