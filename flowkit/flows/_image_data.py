@@ -21,7 +21,10 @@ def dequantize(
     ``0..num_levels-1`` to continuous values in [0, 1). Any shape (one image or a batch)."""
     x = jnp.asarray(x)
     u = jax.random.uniform(key, x.shape, dtype)
-    return (x.astype(dtype) + u) / num_levels
+    # In float32, (255 + u) rounds to 256 once u > 1 - 2**-17, giving exactly 1.0 (logit: inf);
+    # keep the result below 1 by the smallest step the dtype can represent there.
+    below_one = 1.0 - jnp.finfo(dtype).epsneg
+    return jnp.minimum((x.astype(dtype) + u) / num_levels, below_one)
 
 
 def to_unit_interval(x: ArrayLike, *, num_levels: int = 256, dtype=jnp.float32):
