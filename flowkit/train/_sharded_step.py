@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
@@ -31,6 +32,23 @@ def _put(sharding):
     def put(x):
         if isinstance(x, jax.Array) or not eqx.is_array(x):
             return x
+        return jax.make_array_from_process_local_data(sharding, np.asarray(x))
+
+    return lambda tree: jax.tree_util.tree_map(put, tree)
+
+
+def _replicate(sharding):
+    """One copy of the state (numpy or jax.Array leaves) replicated over the mesh. jax.Arrays
+    placed otherwise (e.g. a freshly built model on one device) are re-placed too: the step
+    returns replicated state, so a first call on other placements would compile twice."""
+
+    def put(x):
+        if not eqx.is_array(x) or (isinstance(x, jax.Array) and x.sharding == sharding):
+            return x
+        if isinstance(x, jax.Array) and (
+            jnp.issubdtype(x.dtype, jax.dtypes.prng_key) or not x.is_fully_addressable
+        ):
+            return jax.device_put(x, sharding)  # keys, and global arrays: resharded by jax
         return jax.make_array_from_process_local_data(sharding, np.asarray(x))
 
     return lambda tree: jax.tree_util.tree_map(put, tree)
@@ -95,7 +113,7 @@ def make_sharded_step(
 
     return TrainStep(
         update=update,
-        put_state=_put(replicated),
+        put_state=_replicate(replicated),
         put_batch=put_batch,
         get_state=to_host,
         get_metrics=to_host,
