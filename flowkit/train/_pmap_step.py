@@ -1,6 +1,8 @@
 """The data-parallel ``pmap`` step: replicated state, gradients averaged over devices."""
 
+import functools
 from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -83,9 +85,13 @@ def make_pmap_step(
     under ``jax.distributed``), so every copy stays identical.
     """
 
-    def per_device(model, opt_state, batch, key):
+    # Plain jax.pmap with integer in/out axes (eqx.filter_pmap's pytree out_axes break the
+    # multi-process path of jax 0.10's pmap); non-array leaves travel as a static argument.
+    @functools.partial(jax.pmap, axis_name=AXIS, in_axes=(0, 0, None), static_broadcasted_argnums=3)
+    def mapped(arrays, batch, key, static: _Static):
+        model, opt_state = eqx.combine(arrays, static.tree)
         n = jnp.shape(split_batch(batch)[0])[0]
-        return update_on_batch(
+        model, opt_state, metrics = update_on_batch(
             loss,
             optimizer,
             filter_spec,
@@ -96,12 +102,16 @@ def make_pmap_step(
             offset=jax.lax.axis_index(AXIS) * n,
             reduce=lambda tree: jax.lax.pmean(tree, AXIS),
         )
+        return eqx.filter((model, opt_state), eqx.is_array), metrics
 
-    mapped = eqx.filter_pmap(
-        per_device, axis_name=AXIS, in_axes=(eqx.if_array(0), eqx.if_array(0), 0, None)
-    )
+    def update(model, opt_state, batch, key):
+        arrays, static = eqx.partition((model, opt_state), eqx.is_array)
+        arrays, metrics = mapped(arrays, batch, key, _Static(static))
+        model, opt_state = eqx.combine(arrays, static)
+        return model, opt_state, metrics
+
     return TrainStep(
-        update=mapped,
+        update=update,
         put_state=replicate,
         put_batch=_check_layout,
         get_state=unreplicate,
@@ -109,6 +119,12 @@ def make_pmap_step(
         examples=_examples,
         kind="pmap",
     )
+
+
+class _Static(eqx.Module):
+    """The non-array part of (model, opt_state), hashable for pmap's static argument."""
+
+    tree: Any = eqx.field(static=True)
 
 
 def _examples(batch) -> int:
