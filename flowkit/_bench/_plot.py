@@ -1,0 +1,57 @@
+"""PNG figures of a run (matplotlib, Agg backend: no display needed)."""
+
+from pathlib import Path
+
+
+def plot(result: dict, path: Path) -> Path | None:
+    """Compile time and training-step memory against depth, and peer ratios, in one PNG.
+
+    Returns None (and writes nothing) when matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    depth = [r for r in result["depth"] if r.get("status") == "ok"]
+    series = sorted({(r["factory"], r["library"]) for r in depth})
+    for factory, library in series:
+        rows = sorted(
+            (r for r in depth if (r["factory"], r["library"]) == (factory, library)),
+            key=lambda r: r["depth"],
+        )
+        d = [r["depth"] for r in rows]
+        style = "--" if library != "flowkit" else "-"
+        label = factory if library == "flowkit" else f"{factory} ({library})"
+        axes[0].plot(d, [r["compile_train_s"] for r in rows], style, marker="o", label=label)
+        if rows[0]["train_temp_bytes"] is not None:
+            mem = [r["train_temp_bytes"] / 2**20 for r in rows]
+            axes[1].plot(d, mem, style, marker="o", label=label)
+    for ax, title, unit in (
+        (axes[0], "Compile time of a training step", "seconds"),
+        (axes[1], "Training-step temp memory (XLA analysis)", "MiB"),
+    ):
+        ax.set(title=title, xlabel="layers", ylabel=unit, xscale="log")
+        ax.set_xticks([4, 8, 16, 32], labels=["4", "8", "16", "32"])
+        if ax.has_data():
+            ax.legend(fontsize=7)
+    peers = result["peers"]
+    if peers:
+        labels = [f"{r['case']} {r['op'].replace('sample_and_log_prob', 's+lp')}" for r in peers]
+        xs = range(len(peers))
+        for i, (key, name) in enumerate(
+            (("flowkit/flowjax", "vs flowjax"), ("flowkit/floor", "vs floor"))
+        ):
+            vals = [r.get(key, float("nan")) for r in peers]
+            axes[2].bar([x + 0.4 * i for x in xs], vals, width=0.4, label=f"flowkit {name}")
+        axes[2].axhline(1.0, color="k", lw=0.8)
+        axes[2].set_xticks([x + 0.2 for x in xs], labels=labels, rotation=90, fontsize=6)
+        axes[2].set(title="flowkit time ratio (lower is faster)")
+        axes[2].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
+    return path

@@ -1,0 +1,75 @@
+"""``run_bench``: the entry point behind ``flowkit bench``."""
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ._config import BenchConfig, full_config, quick_config
+from ._plot import plot
+from ._report import environment, markdown, targets
+from ._sections import bench_depth, bench_factories, bench_peers
+
+
+def run_bench(
+    quick: bool = True,
+    out_dir: str | Path | None = None,
+    *,
+    peers: bool = True,
+    config: BenchConfig | None = None,
+    log: Callable[[str], None] | None = print,
+    print_table: bool = True,
+) -> dict:
+    """Time every flowkit factory, compare with flowjax/distrax, and write the results.
+
+    Args:
+        quick: the quick run (about a minute on CPU: vector factories at one size, peer
+            case D, depths 4 and 32); False runs everything (cases A-D, all sizes, depths
+            4, 8, 16, 32; many minutes).
+        out_dir: where ``bench.json``, ``bench.md`` and ``bench.png`` go (None: nowhere).
+        peers: include the peer cases (flowjax is skipped when not installed).
+        config: an explicit :class:`BenchConfig`, overriding ``quick``.
+        log: progress lines go here (None: silent).
+        print_table: print the markdown table at the end.
+
+    Returns the results as a dict (the JSON written to ``bench.json``).
+    """
+    if config is None:
+        config = quick_config() if quick else full_config()
+    say = log or (lambda _: None)
+    start = time.time()
+    result: dict = {
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "config": config.__dict__,
+        "environment": environment(),
+    }
+    say(f"flowkit bench ({config.name}) on {result['environment']['device']}")
+    say("factories:")
+    result["factories"] = bench_factories(config, say)
+    result["peers"], result["peer_params"] = [], []
+    if peers and config.peer_cases:
+        say("peers:")
+        result["peers"], result["peer_params"] = bench_peers(config, say)
+    say("compile time and memory against depth:")
+    result["depth"] = bench_depth(config, say)
+    result["targets"] = targets(result["peers"], result["depth"])
+    result["elapsed_s"] = time.time() - start
+    table = markdown(result)
+    result["markdown"] = table
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bench.json").write_text(json.dumps(result, indent=1, default=_jsonable))
+        (out / "bench.md").write_text(table)
+        png = plot(result, out / "bench.png")
+        say(f"wrote {out / 'bench.json'}, {out / 'bench.md'}" + (f", {png}" if png else ""))
+    if print_table:
+        print(table)
+    say(f"done in {result['elapsed_s']:.0f} s")
+    return result
+
+
+def _jsonable(value):
+    if isinstance(value, tuple):
+        return list(value)
+    return str(value)

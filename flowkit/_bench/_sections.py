@@ -1,0 +1,272 @@
+"""The three parts of a run: every factory, the peer cases, and the depth curves."""
+
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+
+import flowkit as fk
+
+from ._config import BenchConfig
+from ._factories import FactorySpec, find
+from ._peer_cases import BUILDERS, CASES, PeerCase, has_module
+from ._subject import Subject, init_opt_state, randomise, train_step
+from ._timing import Compiled, compile_fn, paired_ratio, time_rounds
+
+OPS = ("log_prob", "sample", "sample_and_log_prob", "train")
+Log = Callable[[str], None]
+
+
+def _optimizer() -> optax.GradientTransformation:
+    return optax.adam(1e-3)
+
+
+def compile_op(subject: Subject, op: str, x, key) -> Compiled:
+    """Compile one operation of ``subject`` on the batch ``x`` (or drawing with ``key``)."""
+    name = f"{subject.library}:{op}"
+    if op in ("log_prob", "sample", "sample_and_log_prob"):
+        fn = getattr(subject, op)
+        if fn is None:
+            raise ValueError(f"{subject.library} has no {op}")
+        return compile_fn(name, fn, subject.model, x if op == "log_prob" else key)
+    if op == "train":
+        opt = _optimizer()
+        step = train_step(subject.loss, subject.trainable, opt)
+        return compile_fn(name, step, subject.model, init_opt_state(subject, opt), x)
+    raise ValueError(f"unknown operation {op!r}; expected one of {OPS}")
+
+
+def flow_subject(flow: fk.Flow, batch: int, key) -> Subject:
+    """A flowkit flow as a :class:`Subject` drawing ``batch`` samples, parameters randomised."""
+    spec = fk.trainable_filter(flow)
+    flow = randomise(flow, spec, key)
+    shape = (batch,)
+    return Subject(
+        "flowkit",
+        flow,
+        log_prob=lambda m, x: m.log_prob(x),
+        sample=lambda m, k: m.sample(k, shape),
+        sample_and_log_prob=lambda m, k: m.sample_and_log_prob(k, shape),
+        trainable=spec,
+    )
+
+
+def _data(spec: FactorySpec, size, batch: int, key):
+    if spec.kind == "vector":
+        return jax.random.normal(key, (batch, size))
+    return jax.random.uniform(key, (batch, *size), minval=0.02, maxval=0.98)
+
+
+def _skip_reason(spec: FactorySpec) -> str | None:
+    if spec.factory() is None:
+        return f"flowkit.{spec.attr} is not in this build"
+    return None
+
+
+# ----------------------------------------------------------------------------- factories
+
+
+def bench_factories(config: BenchConfig, log: Log) -> list[dict]:
+    """Each factory at each size: the four operations timed (rounds interleaved) and their
+    compile times."""
+    rows = []
+    key = jax.random.key(0)
+    for label in config.factories:
+        spec = find(label)
+        reason = _skip_reason(spec)
+        sizes = config.vector_sizes if spec.kind == "vector" else config.image_sizes
+        if reason:
+            log(f"  {label}: skipped ({reason})")
+            rows.append({"factory": label, "status": "skipped", "reason": reason})
+            continue
+        for size, batch in sizes:
+            row = {"factory": label, "size": size, "batch": batch, "status": "ok"}
+            try:
+                flow = spec.build(key, size)
+                subject = flow_subject(flow, batch, jax.random.key(1))
+                x = _data(spec, size, batch, jax.random.key(2))
+                compiled = [compile_op(subject, op, x, jax.random.key(3)) for op in OPS]
+            except Exception as error:  # a factory that cannot build here is reported
+                row.update(status="error", reason=f"{type(error).__name__}: {error}"[:300])
+                log(f"  {label} {size} x{batch}: error {row['reason']}")
+                rows.append(row)
+                continue
+            time_rounds(compiled, config.repeats)
+            row["num_params"] = subject.num_params
+            for op, c in zip(OPS, compiled, strict=True):
+                row[op] = _timing_record(c)
+            rows.append(row)
+            log(
+                f"  {label} {size} x{batch}: "
+                + ", ".join(f"{op} {row[op]['median_ms']:.3g} ms" for op in OPS)
+            )
+    return rows
+
+
+def _timing_record(c: Compiled) -> dict:
+    return {
+        "median_ms": c.median_s * 1e3,
+        "times_ms": [t * 1e3 for t in c.times_s],
+        "first_call_s": c.first_call_s,
+        "lower_s": c.lower_s,
+        "compile_s": c.compile_s,
+        "temp_bytes": c.temp_bytes,
+        "peak_bytes": c.peak_bytes,
+    }
+
+
+# ----------------------------------------------------------------------------- peers
+
+
+def _check_agree(case: PeerCase, op: str, compiled: dict[str, Compiled]) -> None:
+    """The flow libraries' outputs must have the same shapes (the floor is not a flow)."""
+    shapes = {
+        lib: [np.shape(leaf) for leaf in jax.tree_util.tree_leaves(c.out)]
+        for lib, c in compiled.items()
+        if lib != "floor"
+    }
+    if op == "train":  # parameters differ by library; compare the loss only
+        shapes = {lib: s[-1:] for lib, s in shapes.items()}
+    if len({tuple(s) for s in shapes.values()}) > 1:
+        raise AssertionError(f"case {case.name} {op}: output shapes disagree: {shapes}")
+
+
+def bench_peers(config: BenchConfig, log: Log) -> tuple[list[dict], list[dict]]:
+    """Cases A-D with each installed library and the floor: times and same-run ratios.
+
+    Returns (timing rows, parameter-count rows).
+    """
+    rows, params = [], []
+    for case in CASES:
+        if case.name not in config.peer_cases:
+            continue
+        key = jax.random.key(10)
+        subjects: dict[str, Subject] = {}
+        for lib, build in BUILDERS.items():
+            if lib == "flowjax" and not has_module("flowjax"):
+                log(f"  case {case.name}: flowjax not installed (pip install flowkit[bench])")
+                continue
+            subject = build(case, key)
+            if subject is not None:
+                subjects[lib] = subject
+        counts = {lib: s.num_params for lib, s in subjects.items()}
+        params.append({"case": case.name, "title": case.title, **counts})
+        log(f"  case {case.name} ({case.title}); parameters: {counts}")
+        x = jax.random.normal(jax.random.key(11), (case.batch, case.dim))
+        for op in OPS:
+            compiled = {
+                lib: compile_op(s, op, x, jax.random.key(12)) for lib, s in subjects.items()
+            }
+            _check_agree(case, op, compiled)
+            time_rounds(list(compiled.values()), config.repeats)
+            row: dict[str, Any] = {"case": case.name, "op": op}
+            for lib, c in compiled.items():
+                row[lib] = _timing_record(c)
+            fk_c = compiled["flowkit"]
+            for other in ("flowjax", "distrax", "floor"):
+                if other in compiled:
+                    row[f"flowkit/{other}"] = paired_ratio(fk_c, compiled[other])
+            if "flowjax" in compiled and "floor" in compiled:
+                row["flowjax/floor"] = paired_ratio(compiled["flowjax"], compiled["floor"])
+            rows.append(row)
+            ratios = {k: round(v, 3) for k, v in row.items() if "/" in k}
+            times = {lib: round(c.median_s * 1e3, 3) for lib, c in compiled.items()}
+            log(f"    {op}: ms {times}; ratios {ratios}")
+    return rows, params
+
+
+# ----------------------------------------------------------------------------- depth
+
+
+def _compile_median(build: Callable[[], Compiled], repeats: int) -> tuple[Compiled, float]:
+    """Compile ``repeats`` times from cold caches; return the last and the median seconds."""
+    results = []
+    for _ in range(max(repeats, 1)):
+        jax.clear_caches()
+        results.append(build())
+    return results[-1], statistics.median(c.first_call_s for c in results)
+
+
+def bench_depth(config: BenchConfig, log: Log) -> list[dict]:
+    """Compile time (log_prob and training step) and training-step memory against depth."""
+    rows = []
+    for label in config.depth_factories:
+        spec = find(label)
+        reason = _skip_reason(spec)
+        if reason:
+            log(f"  {label}: skipped ({reason})")
+            rows.append({"factory": label, "status": "skipped", "reason": reason})
+            continue
+        image = spec.kind == "image"
+        size = config.depth_image if image else config.depth_dim
+        batch = config.depth_image_batch if image else config.depth_batch
+        x = _data(spec, size, batch, jax.random.key(2))
+        for depth in config.depths:
+            flow = spec.build(jax.random.key(0), size, depth=depth)
+            subject = flow_subject(flow, batch, jax.random.key(1))
+            _, lp_s = _compile_median(
+                lambda s=subject, x=x: compile_op(s, "log_prob", x, None), config.compile_repeats
+            )
+            tr, tr_s = _compile_median(
+                lambda s=subject, x=x: compile_op(s, "train", x, None), config.compile_repeats
+            )
+            row = {
+                "factory": label,
+                "library": "flowkit",
+                "depth": depth,
+                "size": size,
+                "batch": batch,
+                "compile_log_prob_s": lp_s,
+                "compile_train_s": tr_s,
+                "train_temp_bytes": tr.temp_bytes,
+                "train_peak_bytes": tr.peak_bytes,
+                "num_params": subject.num_params,
+                "status": "ok",
+            }
+            rows.append(row)
+            log(
+                f"  {label} depth {depth}: compile log_prob {lp_s:.2f} s, train {tr_s:.2f} s; "
+                f"train temp {_mib(tr.temp_bytes)} MiB"
+            )
+    if "realnvp" in config.depth_factories and has_module("flowjax"):
+        rows += _flowjax_depth(config, log)
+    return rows
+
+
+def _flowjax_depth(config: BenchConfig, log: Log) -> list[dict]:
+    """flowjax's coupling flow (also scan-stacked) on the same depths, for comparison."""
+    rows = []
+    x = jax.random.normal(jax.random.key(2), (config.depth_batch, config.depth_dim))
+    for depth in config.depths:
+        case = PeerCase("depth", "", "affine", config.depth_dim, depth, 64, 2, config.depth_batch)
+        subject = BUILDERS["flowjax"](case, jax.random.key(0))
+        _, lp_s = _compile_median(
+            lambda s=subject: compile_op(s, "log_prob", x, None), config.compile_repeats
+        )
+        tr, tr_s = _compile_median(
+            lambda s=subject: compile_op(s, "train", x, None), config.compile_repeats
+        )
+        rows.append(
+            {
+                "factory": "realnvp",
+                "library": "flowjax",
+                "depth": depth,
+                "size": config.depth_dim,
+                "batch": config.depth_batch,
+                "compile_log_prob_s": lp_s,
+                "compile_train_s": tr_s,
+                "train_temp_bytes": tr.temp_bytes,
+                "train_peak_bytes": tr.peak_bytes,
+                "num_params": subject.num_params,
+                "status": "ok",
+            }
+        )
+        log(f"  flowjax coupling depth {depth}: compile log_prob {lp_s:.2f} s, train {tr_s:.2f} s")
+    return rows
+
+
+def _mib(n: int | None) -> str:
+    return "n/a" if n is None else f"{n / 2**20:.1f}"
