@@ -8,10 +8,11 @@ vmapped and saved like any module. The leaves are excluded from training by
 :func:`trainable_filter` and held out of gradients by ``stop_gradient``.
 """
 
+from typing import Any
+
 import distrax
 import equinox as eqx
 import jax
-from jax.tree_util import PyTreeDef
 
 from .._typing import Array
 
@@ -20,7 +21,9 @@ class FrozenBase(eqx.Module):
     """A distrax distribution stored as (array leaves, static tree structure)."""
 
     leaves: tuple[Array, ...]
-    treedef: PyTreeDef = eqx.field(static=True)
+    # A jax PyTreeDef (jax.tree_util exports it as a variable, which type checkers reject in
+    # annotations).
+    treedef: Any = eqx.field(static=True)
 
     def __init__(self, distribution: distrax.Distribution):
         leaves, self.treedef = jax.tree_util.tree_flatten(distribution)
