@@ -7,4 +7,5 @@ scripts and the committed results are in the repository's ``benchmarks/`` folder
 from ._config import BenchConfig as BenchConfig
 from ._config import full_config as full_config
 from ._config import quick_config as quick_config
+from ._config import smoke_config as smoke_config
 from ._run import run_bench as run_bench

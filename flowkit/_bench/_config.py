@@ -67,3 +67,20 @@ def full_config() -> BenchConfig:
         depth_factories=("realnvp", "maf", "nsf-coupling", "glow"),
         compile_repeats=3,
     )
+
+
+def smoke_config() -> BenchConfig:
+    """Seconds: RealNVP at a tiny size, the tiny peer case S, depths 2 and 4. It checks that
+    every part of the suite runs; its timings mean nothing."""
+    return BenchConfig(
+        name="smoke",
+        repeats=1,
+        factories=("realnvp",),
+        vector_sizes=((4, 8),),
+        image_sizes=(),
+        peer_cases=("S",),
+        depths=(2, 4),
+        depth_factories=("realnvp",),
+        depth_dim=4,
+        depth_batch=8,
+    )

@@ -42,7 +42,17 @@ CASES = (
     PeerCase("B", "MAF D=64, 5 layers, MADE [512, 512]", "maf", 64, 5, 512, 2),
     PeerCase("C", "NSF coupling D=64, 8 layers, 8 bins, [256, 256]", "spline", 64, 8, 256, 2),
     PeerCase("D", "2-D, 8 affine couplings, [64, 64] (per-call overhead)", "affine", 2, 8, 64, 2),
+    # not a target: the smoke run's stand-in, small enough to compile in a blink
+    PeerCase("S", "smoke: 2-D, 2 affine couplings, [8]", "affine", 2, 2, 8, 1, batch=8),
 )
+
+
+def find_case(name: str) -> PeerCase:
+    """The case named ``name``."""
+    for case in CASES:
+        if case.name == name:
+            return case
+    raise KeyError(f"no peer case {name!r}; expected one of {[c.name for c in CASES]}")
 
 
 def has_module(name: str) -> bool:

@@ -4,7 +4,9 @@ from pathlib import Path
 
 
 def plot(result: dict, path: Path) -> Path | None:
-    """Compile time and training-step memory against depth, and peer ratios, in one PNG.
+    """Compile time against depth (training step, log_prob) and peer ratios, in one PNG.
+
+    Training-step memory against depth is ``benchmarks/memory_backprop.py``'s.
 
     Returns None (and writes nothing) when matplotlib is not installed.
     """
@@ -27,15 +29,14 @@ def plot(result: dict, path: Path) -> Path | None:
         style = "--" if library != "flowkit" else "-"
         label = factory if library == "flowkit" else f"{factory} ({library})"
         axes[0].plot(d, [r["compile_train_s"] for r in rows], style, marker="o", label=label)
-        if rows[0]["train_temp_bytes"] is not None:
-            mem = [r["train_temp_bytes"] / 2**20 for r in rows]
-            axes[1].plot(d, mem, style, marker="o", label=label)
+        axes[1].plot(d, [r["compile_log_prob_s"] for r in rows], style, marker="o", label=label)
     for ax, title, unit in (
         (axes[0], "Compile time of a training step", "seconds"),
-        (axes[1], "Training-step temp memory (XLA analysis)", "MiB"),
+        (axes[1], "Compile time of log_prob", "seconds"),
     ):
         ax.set(title=title, xlabel="layers", ylabel=unit, xscale="log")
-        ax.set_xticks([4, 8, 16, 32], labels=["4", "8", "16", "32"])
+        ticks = sorted({r["depth"] for r in depth})
+        ax.set_xticks(ticks, labels=[str(t) for t in ticks])
         if ax.has_data():
             ax.legend(fontsize=7)
     peers = result["peers"]

@@ -41,7 +41,7 @@ def targets(peers: list[dict], depth: list[dict]) -> list[dict]:
     out = []
     for row in peers:
         case, op = row["case"], row["op"]
-        if case in "ABC" and op in ("log_prob", "sample", "train"):
+        if case in ("A", "B", "C") and op in ("log_prob", "sample", "train"):
             for other, limit in (("flowjax", 0.9), ("floor", 1.2)):
                 if f"flowkit/{other}" in row:
                     out.append(
@@ -162,32 +162,10 @@ def markdown(result: dict) -> str:
         ]
         parts += ["### Every factory", _table(header, rows)]
     if result["depth"]:
-        rows = []
-        for r in result["depth"]:
-            if r["status"] != "ok":
-                rows.append([r["factory"], "", r["status"] + ": " + r.get("reason", "")] + [""] * 4)
-                continue
-            rows.append(
-                [
-                    f"{r['factory']} ({r['library']})",
-                    str(r["depth"]),
-                    f"{r['compile_log_prob_s']:.2f}",
-                    f"{r['compile_train_s']:.2f}",
-                    _mib(r["train_temp_bytes"]),
-                    _mib(r["train_peak_bytes"]),
-                    str(r["num_params"]),
-                ]
-            )
-        header = [
-            "factory",
-            "depth",
-            "compile lp s",
-            "compile train s",
-            "train temp MiB",
-            "train peak MiB",
-            "params",
+        parts += [
+            "### Compile time against depth (seconds; x: over the shallowest depth)",
+            _depth_table(result["depth"]),
         ]
-        parts += ["### Compile time and training-step memory against depth", _table(header, rows)]
     if result["targets"]:
         rows = [
             [
@@ -200,3 +178,25 @@ def markdown(result: dict) -> str:
         ]
         parts += ["### Targets", _table(["target", "measured", "limit", ""], rows)]
     return "\n\n".join(parts) + "\n"
+
+
+def _depth_table(depth: list[dict]) -> str:
+    """One row per (factory, library, depth): compile seconds and the ratio to the first depth."""
+    rows, first = [], {}
+    for r in depth:
+        if r["status"] != "ok":
+            rows.append([r["factory"], "", r["status"] + ": " + r.get("reason", "")] + [""] * 3)
+            continue
+        name = f"{r['factory']} ({r['library']})"
+        base = first.setdefault(name, r)
+        lp, tr = r["compile_log_prob_s"], r["compile_train_s"]
+        rows.append(
+            [
+                name,
+                str(r["depth"]),
+                f"{lp:.2f} ({lp / base['compile_log_prob_s']:.2f}x)",
+                f"{tr:.2f} ({tr / base['compile_train_s']:.2f}x)",
+                str(r["num_params"]),
+            ]
+        )
+    return _table(["flow", "depth", "compile log_prob s", "compile train s", "params"], rows)

@@ -12,7 +12,7 @@ import flowkit as fk
 
 from ._config import BenchConfig
 from ._factories import FactorySpec, find
-from ._peer_cases import BUILDERS, CASES, PeerCase, has_module
+from ._peer_cases import BUILDERS, PeerCase, find_case, has_module
 from ._subject import Subject, init_opt_state, randomise, train_step
 from ._timing import Compiled, compile_fn, paired_ratio, time_rounds
 
@@ -140,9 +140,7 @@ def bench_peers(config: BenchConfig, log: Log) -> tuple[list[dict], list[dict]]:
     Returns (timing rows, parameter-count rows).
     """
     rows, params = [], []
-    for case in CASES:
-        if case.name not in config.peer_cases:
-            continue
+    for case in map(find_case, config.peer_cases):
         key = jax.random.key(10)
         subjects: dict[str, Subject] = {}
         for lib, build in BUILDERS.items():
@@ -191,7 +189,10 @@ def _compile_median(build: Callable[[], Compiled], repeats: int) -> tuple[Compil
 
 
 def bench_depth(config: BenchConfig, log: Log) -> list[dict]:
-    """Compile time (log_prob and training step) and training-step memory against depth."""
+    """Compile time (log_prob and training step) against depth.
+
+    The rows keep XLA's temp bytes of the training step as a by-product; the memory curves
+    proper are ``benchmarks/memory_backprop.py``'s."""
     rows = []
     for label in config.depth_factories:
         spec = find(label)
@@ -227,10 +228,7 @@ def bench_depth(config: BenchConfig, log: Log) -> list[dict]:
                 "status": "ok",
             }
             rows.append(row)
-            log(
-                f"  {label} depth {depth}: compile log_prob {lp_s:.2f} s, train {tr_s:.2f} s; "
-                f"train temp {_mib(tr.temp_bytes)} MiB"
-            )
+            log(f"  {label} depth {depth}: compile log_prob {lp_s:.2f} s, train {tr_s:.2f} s")
     if "realnvp" in config.depth_factories and has_module("flowjax"):
         rows += _flowjax_depth(config, log)
     return rows
@@ -266,7 +264,3 @@ def _flowjax_depth(config: BenchConfig, log: Log) -> list[dict]:
         )
         log(f"  flowjax coupling depth {depth}: compile log_prob {lp_s:.2f} s, train {tr_s:.2f} s")
     return rows
-
-
-def _mib(n: int | None) -> str:
-    return "n/a" if n is None else f"{n / 2**20:.1f}"
