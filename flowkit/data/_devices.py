@@ -55,6 +55,13 @@ def _check_rows_owned(sharding: NamedSharding, global_shape: tuple[int, ...], lo
         )
 
 
+def _row_shards(sharding: NamedSharding) -> int:
+    """Into how many parts ``sharding`` splits the batch axis."""
+    names = sharding.spec[0] if len(sharding.spec) else None
+    names = () if names is None else (names,) if isinstance(names, str) else names
+    return int(np.prod([sharding.mesh.shape[name] for name in names]))
+
+
 def to_global_array(batch: dict, sharding: NamedSharding | Mesh, axis: str = "data") -> dict:
     """One global ``jax.Array`` per leaf from every process's share, with
     ``jax.make_array_from_process_local_data``: leaves ``(n_local, ...)`` in each process
@@ -66,6 +73,13 @@ def to_global_array(batch: dict, sharding: NamedSharding | Mesh, axis: str = "da
     for name, leaf in batch.items():
         leaf = np.asarray(leaf)
         global_shape = (leaf.shape[0] * jax.process_count(), *leaf.shape[1:])
+        devices = _row_shards(sharding)
+        if global_shape[0] % devices:
+            raise DataError(
+                "batch",
+                f"a global batch of {global_shape[0]} examples does not split over "
+                f"{devices} devices; choose a global batch size divisible by {devices}.",
+            )
         if jax.process_count() > 1:
             _check_rows_owned(sharding, global_shape, leaf.shape[0])
         out[name] = jax.make_array_from_process_local_data(sharding, leaf, global_shape)

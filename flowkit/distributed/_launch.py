@@ -1,0 +1,153 @@
+"""Run one command as N local processes joined by ``jax.distributed`` (loopback): what
+``flowkit launch`` does, for tests and for trying a multi-host run on one machine."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import IO
+
+from ._env import process_env
+
+# gloo prints one such line per device and peer group when collectives connect: noise.
+_GLOO_NOISE = re.compile(rb"^\[Gloo\] Rank \d+ is connected to \d+ peer ranks\.")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _forward(stream: IO[bytes], prefix: bytes, sink: IO[bytes], lock: threading.Lock) -> None:
+    """Copy ``stream`` to ``sink`` line by line, each line (and each ``\\r`` segment of a
+    progress bar) starting with ``prefix``."""
+    for line in iter(stream.readline, b""):
+        if _GLOO_NOISE.match(line):
+            continue
+        with lock:
+            sink.write(prefix + line.replace(b"\r", b"\r" + prefix))
+            sink.flush()
+    stream.close()
+
+
+def _end(process: subprocess.Popen, sig: int) -> None:
+    """Send ``sig`` to the process group of ``process`` (it and its workers), if alive."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _exit_code(code: int) -> int:
+    return 128 - code if code < 0 else code  # killed by signal s: 128 + s, as shells say
+
+
+def launch(
+    command: Sequence[str],
+    num_processes: int,
+    *,
+    devices_per_process: int | None = None,
+    port: int | None = None,
+    heartbeat_timeout: int | None = None,
+    init_timeout: int | None = None,
+    shutdown_timeout: int | None = None,
+    grace: float = 10.0,
+    sink: IO[bytes] | None = None,
+) -> int:
+    """Run ``command`` (an argv list) as ``num_processes`` processes on this machine.
+
+    Process ``i`` gets ``FLOWKIT_COORDINATOR=127.0.0.1:PORT`` (``port``, default a free
+    one), ``FLOWKIT_NUM_PROCESSES``, ``FLOWKIT_PROCESS_ID=i`` and the given timeouts, which
+    :func:`~flowkit.distributed.initialize` reads; with ``devices_per_process``, that many
+    fake CPU devices (and, on GPUs, device ids ``i*d .. i*d+d-1``). Their output (stdout
+    and stderr) goes to ``sink`` (default this process's stdout), each line prefixed
+    ``[i] ``. When one process fails, the others get SIGTERM, then SIGKILL after ``grace``
+    seconds. Returns 0 when all succeed, else the first failure's exit status (128 + signal
+    for a killed process). SIGINT and SIGTERM to the launcher end all processes.
+    """
+    if num_processes < 1:
+        raise ValueError(f"launch: need at least 1 process; got {num_processes}.")
+    if not command:
+        raise ValueError("launch: no command to run.")
+    sink = sys.stdout.buffer if sink is None else sink
+    coordinator = f"127.0.0.1:{free_port() if port is None else port}"
+    lock = threading.Lock()
+    processes: list[subprocess.Popen] = []
+    threads: list[threading.Thread] = []
+    stop_signal: list[int] = []
+
+    def on_signal(signum, frame):
+        stop_signal.append(signum)
+
+    previous = {
+        s: signal.signal(s, on_signal)
+        for s in (signal.SIGINT, signal.SIGTERM)
+        if threading.current_thread() is threading.main_thread()
+    }
+    try:
+        for i in range(num_processes):
+            env = process_env(
+                i,
+                num_processes,
+                coordinator,
+                devices_per_process=devices_per_process,
+                heartbeat_timeout=heartbeat_timeout,
+                init_timeout=init_timeout,
+                shutdown_timeout=shutdown_timeout,
+            )
+            env["PYTHONUNBUFFERED"] = "1"  # lines arrive as they are written
+            process = subprocess.Popen(
+                list(command),
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group: ended with its workers
+            )
+            processes.append(process)
+            assert process.stdout is not None
+            thread = threading.Thread(
+                target=_forward, args=(process.stdout, f"[{i}] ".encode(), sink, lock)
+            )
+            thread.start()
+            threads.append(thread)
+        return _supervise(processes, grace, stop_signal)
+    finally:
+        for process in processes:
+            _end(process, signal.SIGKILL)
+            process.wait()
+        for thread in threads:
+            thread.join(timeout=5)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _supervise(processes: list[subprocess.Popen], grace: float, stop_signal: list[int]) -> int:
+    """Wait for all processes; on the first failure (or a signal) end the rest."""
+    failure = None
+    while failure is None and not stop_signal:
+        codes = [p.poll() for p in processes]
+        failed = [c for c in codes if c not in (None, 0)]
+        if failed:
+            failure = _exit_code(failed[0])
+        elif all(c == 0 for c in codes):
+            return 0
+        else:
+            time.sleep(0.05)
+    if stop_signal:
+        failure = 128 + stop_signal[0]
+    for process in processes:
+        _end(process, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(p.poll() is None for p in processes):
+        time.sleep(0.05)
+    assert failure is not None
+    return failure
