@@ -1,33 +1,57 @@
 """Entry point of the ``flowkit`` console script.
 
-User errors (unknown choices, bad paths, mismatched shapes) print one line and exit with
-status 2; anything else is a bug and keeps its traceback.
+User errors (unknown choices, bad paths, mismatched shapes, unreadable data or model files)
+print one line and exit with status 2; anything else is a bug and keeps its traceback.
 """
 
 import argparse
 import sys
 from collections.abc import Sequence
 
+from flowkit.data import DataError
+from flowkit.io import ModelFileError
+
+from ._bench import add_bench_parser
 from ._errors import UserError
+from ._eval import add_eval_parser
+from ._launch import add_launch_parser, join_launched_run
+from ._sample import add_sample_parser
 from ._train import add_train_parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's usage errors as one line (a :class:`UserError`), like every other."""
+
+    def error(self, message: str):  # pyright: ignore[reportIncompatibleMethodOverride]
+        raise UserError(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="flowkit", description="Train, sample and benchmark normalizing flows in JAX."
+    parser = _Parser(
+        prog="flowkit", description="Train, sample, evaluate and benchmark normalizing flows."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_parser(commands)
+    add_launch_parser(commands)
+    add_bench_parser(commands)
+    add_sample_parser(commands)
+    add_eval_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UserError as error:
+        print(f"flowkit: error: {error}", file=sys.stderr)
+        return 2
+    # Multi-process runs: initialise jax.distributed from the environment here, before any
+    # command touches a device (flowkit.distributed, issue 10).
+    join_launched_run()
     try:
         args.run(args)
-    except UserError as error:
+    except (UserError, DataError, ModelFileError) as error:
         print(f"flowkit {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

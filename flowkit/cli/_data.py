@@ -1,0 +1,69 @@
+"""Data for the command line: a named data set or a path, shaped for a model."""
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import jax
+import numpy as np
+
+from flowkit.data import ArrayDataset, load_dataset
+
+from ._errors import UserError
+
+
+def shaped_for(data: ArrayDataset, model_shape: tuple[int, ...]) -> ArrayDataset:
+    """``data`` with its events reshaped to ``model_shape`` (images flattened for vector
+    models); a :class:`UserError` naming both shapes when they cannot match."""
+    event = data.event_shape
+    if event == tuple(model_shape):
+        return data
+    if len(model_shape) == 1 and math.prod(event) == model_shape[0]:
+        x = data.x.reshape(len(data), model_shape[0])
+        return dataclasses.replace(data, x=x)
+    raise UserError(
+        f"the model takes events of shape {tuple(model_shape)} but {data.name} has events of "
+        f"shape {event}; give the data the model was trained on."
+    )
+
+
+def subset(data: ArrayDataset, rows: np.ndarray, name: str) -> ArrayDataset:
+    labels = None if data.labels is None else data.labels[rows]
+    return ArrayDataset(data.x[rows], labels, data.num_levels, name)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingData:
+    """The training, validation and test splits of a data set, shaped for a model."""
+
+    train: ArrayDataset
+    val: ArrayDataset | None
+    test: ArrayDataset
+    data_shape: tuple[int, ...]  # one example as the data set stores it, e.g. (8, 8, 1)
+
+
+def training_data(
+    name: str,
+    model_shape_for: Callable[[tuple[int, ...]], tuple[int, ...]],
+    val_fraction: float,
+    key: jax.Array,
+) -> TrainingData:
+    """``name``'s train split less a seeded validation share, and its test split (for a
+    single-file data set, the test split is the file itself), shaped for the model that
+    ``model_shape_for(data event shape)`` names."""
+    full = load_dataset(name, "train")
+    model_shape = model_shape_for(full.event_shape)
+    test = load_dataset(name, "test")
+    if not 0.0 <= val_fraction < 1.0:
+        raise UserError(f"--val-fraction must be in [0, 1); got {val_fraction}")
+    from flowkit.fitting import validation_split
+
+    try:
+        train_rows, val_rows = validation_split(len(full), val_fraction, key)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    train = shaped_for(subset(full, train_rows, f"{name} (train)"), model_shape)
+    val = None
+    if len(val_rows):
+        val = shaped_for(subset(full, val_rows, f"{name} (validation)"), model_shape)
+    return TrainingData(train, val, shaped_for(test, model_shape), full.event_shape)

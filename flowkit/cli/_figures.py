@@ -1,0 +1,78 @@
+"""The figures of the command line: sample grids, temperature rows, 2-D densities, curves."""
+
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import numpy as np
+
+from flowkit import plots
+
+TEMPERATURES = (0.5, 0.7, 0.9, 1.0)
+
+
+@eqx.filter_jit
+def _sample(flow, key, num: int, temperature: float):
+    return flow.sample(key, (num,), temperature=temperature)
+
+
+def draw(flow, key, num: int, temperature: float) -> np.ndarray:
+    """``num`` samples at ``temperature`` (compiled once per flow structure, count and
+    temperature)."""
+    return np.asarray(_sample(flow, key, num, float(temperature)))
+
+
+def is_image(info: dict) -> bool:
+    """Whether the run's data are images (pixels with levels, events ``(H, W, C)``)."""
+    return info.get("num_levels") is not None and len(info.get("data_shape") or ()) == 3
+
+
+def samples_figure(path: Path, flow, key, info: dict, *, num: int, temperature: float) -> Path:
+    """A grid of samples (images), samples over the density (2-D), or an ``.npy`` file."""
+    samples = draw(flow, key, num, temperature)
+    title = f"{info.get('model', 'flow')} samples (T={temperature:g})"
+    if is_image(info):
+        images = samples.reshape((num, *info["data_shape"]))
+        return plots.image_grid(path, np.clip(images, 0, 1), title=title)
+    if samples.shape[1:] == (2,):
+        panel = (title, lambda p: np.asarray(flow.log_prob(p)), samples)
+        return plots.density_contours(path, [panel])
+    path = path.with_suffix(".npy")
+    np.save(path, samples)
+    return path
+
+
+def temperature_figure(path: Path, flow, key, info: dict, *, per_row: int = 8) -> Path:
+    """One row of image samples per temperature (Glow's figure)."""
+    rows = {
+        t: draw(flow, jax.random.fold_in(key, i), per_row, t).reshape(
+            (per_row, *info["data_shape"])
+        )
+        for i, t in enumerate(TEMPERATURES)
+    }
+    return plots.temperature_grid(path, {t: np.clip(x, 0, 1) for t, x in rows.items()})
+
+
+def density_figure(path: Path, flow, data: np.ndarray, samples: np.ndarray) -> Path:
+    """The model's density against held-out data, and against its own samples."""
+    log_prob = jax.jit(flow.log_prob)
+    panels = [
+        ("density vs test data", lambda p: np.asarray(log_prob(p)), data),
+        ("density vs samples", lambda p: np.asarray(log_prob(p)), samples),
+    ]
+    return plots.density_contours(path, panels)
+
+
+def loss_figure(path: Path, records: list[dict], history: dict, metric: str) -> Path:
+    """Training loss per step (smoothed) with the validation loss after every epoch."""
+    steps = [r["step"] for r in records]
+    losses = [float(r["loss"]) if not r["skipped"] else np.nan for r in records]
+    ends: dict[int, int] = {}
+    for r in records:
+        ends[r["epoch"]] = max(ends.get(r["epoch"], 0), r["step"])
+    val = [float(v) for v in history["val_loss"]]
+    points = [(ends[e], v) for e, v in enumerate(val, start=1) if e in ends]
+    validation = ([p[0] for p in points], [p[1] for p in points]) if points else None
+    return plots.training_curve(
+        path, steps, losses, ylabel=f"train {metric}", validation=validation
+    )
