@@ -4,6 +4,7 @@ from pathlib import Path
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from flowkit import plots
@@ -12,14 +13,19 @@ TEMPERATURES = (0.5, 0.7, 0.9, 1.0)
 
 
 @eqx.filter_jit
-def _sample(flow, key, num: int, temperature: float):
-    return flow.sample(key, (num,), temperature=temperature)
+def _sample(flow, key, temperatures):
+    # Flow.sample's tempering (z -> mean + T (z - mean)) with one temperature per sample, so
+    # that one compiled program draws a whole figure.
+    base = flow.base
+    z = base.sample(seed=key, sample_shape=temperatures.shape)
+    mean = base.mean()
+    scale = temperatures.reshape(temperatures.shape + (1,) * (z.ndim - 1))
+    return jax.vmap(flow.bijector.forward)(mean + scale * (z - mean))
 
 
-def draw(flow, key, num: int, temperature: float) -> np.ndarray:
-    """``num`` samples at ``temperature`` (compiled once per flow structure, count and
-    temperature)."""
-    return np.asarray(_sample(flow, key, num, float(temperature)))
+def draw(flow, key, temperatures) -> np.ndarray:
+    """One sample per entry of ``temperatures`` (compiled once per flow and count)."""
+    return np.asarray(_sample(eqx.nn.inference_mode(flow), key, jnp.asarray(temperatures)))
 
 
 def is_image(info: dict) -> bool:
@@ -27,9 +33,13 @@ def is_image(info: dict) -> bool:
     return info.get("num_levels") is not None and len(info.get("data_shape") or ()) == 3
 
 
-def samples_figure(path: Path, flow, key, info: dict, *, num: int, temperature: float) -> Path:
-    """A grid of samples (images), samples over the density (2-D), or an ``.npy`` file."""
-    samples = draw(flow, key, num, temperature)
+def samples_figure(
+    path: Path, flow, key, info: dict, *, num: int, temperature: float, samples=None
+) -> Path:
+    """A grid of samples (images), samples over the density (2-D), or an ``.npy`` file;
+    ``samples`` (drawn at ``temperature``) or ``num`` new ones."""
+    if samples is None:
+        samples = draw(flow, key, np.full(num, temperature))
     title = f"{info.get('model', 'flow')} samples (T={temperature:g})"
     if is_image(info):
         images = samples.reshape((num, *info["data_shape"]))
@@ -42,15 +52,13 @@ def samples_figure(path: Path, flow, key, info: dict, *, num: int, temperature: 
     return path
 
 
-def temperature_figure(path: Path, flow, key, info: dict, *, per_row: int = 8) -> Path:
-    """One row of image samples per temperature (Glow's figure)."""
-    rows = {
-        t: draw(flow, jax.random.fold_in(key, i), per_row, t).reshape(
-            (per_row, *info["data_shape"])
-        )
-        for i, t in enumerate(TEMPERATURES)
-    }
-    return plots.temperature_grid(path, {t: np.clip(x, 0, 1) for t, x in rows.items()})
+def temperature_figure(path: Path, samples: np.ndarray, info: dict) -> Path:
+    """One row of image samples per temperature (Glow's figure); ``samples`` holds
+    ``per_row`` samples at each of :data:`TEMPERATURES`, in order."""
+    rows = np.split(samples.reshape((-1, *info["data_shape"])), len(TEMPERATURES))
+    return plots.temperature_grid(
+        path, {t: np.clip(x, 0, 1) for t, x in zip(TEMPERATURES, rows, strict=True)}
+    )
 
 
 def density_figure(path: Path, flow, data: np.ndarray, samples: np.ndarray) -> Path:

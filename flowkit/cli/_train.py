@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import jax
+import numpy as np
 
 import flowkit as fk
 from flowkit.data import DATASETS, Loader
@@ -15,6 +16,7 @@ from flowkit.data import DATASETS, Loader
 from ._data import training_data
 from ._errors import UserError, choice_error
 from ._figures import (
+    TEMPERATURES,
     density_figure,
     draw,
     is_image,
@@ -202,20 +204,27 @@ def _report(out: Path, best, history, data, settings: dict, key) -> dict:
     from flowkit.train import read_metrics
 
     test = fk.evaluate(best, data.test)
+    image = is_image(settings)
+    sample_t = 0.7 if image else 1.0
+    rows = TEMPERATURES if image else ()
+    # one compiled draw: the samples at sample_t, then 8 per temperature row (images)
+    num = 64 if image else 500
+    temperatures = np.concatenate([np.full(num, sample_t), np.repeat(rows, 8)])
+    samples = draw(best, key, temperatures)
     figures = [
         samples_figure(
             out / "samples.png",
             best,
             key,
             settings,
-            num=64,
-            temperature=0.8 if is_image(settings) else 1.0,
+            num=num,
+            temperature=sample_t,
+            samples=samples[:num],
         )
     ]
-    if is_image(settings):
-        figures.append(temperature_figure(out / "temperatures.png", best, key, settings))
+    if image:
+        figures.append(temperature_figure(out / "temperatures.png", samples[num:], settings))
     elif tuple(best.shape) == (2,):
-        samples = draw(best, jax.random.fold_in(key, 1), 500, 1.0)
         figures.append(density_figure(out / "density.png", best, data.test.x, samples))
     records = read_metrics(out / "metrics.jsonl")
     figures.append(loss_figure(out / "loss.png", records, history.to_dict(), history.metric))
