@@ -8,6 +8,8 @@ from pathlib import Path
 
 from ._errors import UserError
 
+FLOWKIT = "import sys; from flowkit.cli import main; sys.exit(main())"  # python -c: flowkit
+
 
 def add_launch_parser(commands) -> None:
     parser = commands.add_parser(
@@ -46,7 +48,7 @@ def _argv(command: list[str]) -> list[str]:
         if not Path(command[0]).is_file():
             raise UserError(f"no such script: {command[0]}")
         return [sys.executable, *command]
-    return [sys.executable, "-m", "flowkit.cli._main", *command]
+    return [sys.executable, "-c", FLOWKIT, *command]
 
 
 def run_launch(args: argparse.Namespace) -> None:
