@@ -64,6 +64,21 @@ def test_sample_and_eval_read_the_best_model(run, capsys):
     assert "bits/dim:" in text and "+/-" in text and "non-finite: 0" in text
 
 
+def test_two_dimensional_data_get_nll_and_density_figures(tmp_path, capsys):
+    out = tmp_path / "moons"
+    assert main(["train", "--data", "moons", "--out", str(out), "--quiet", "--epochs", "1",
+                 "--steps", "2", "--width", "8", "--layers", "2"]) == 0  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["metric"] == "nll" and metrics["figures"] == [
+        "samples.png",
+        "density.png",
+        "loss.png",
+    ]
+    assert (out / "density.png").stat().st_size > 1000
+    assert main(["eval", str(out)]) == 0
+    assert "nll: " in capsys.readouterr().out
+
+
 class Killed(Exception):
     pass
 
@@ -130,6 +145,8 @@ def test_user_errors_are_one_line(run, tmp_path, capsys):
     assert "no such model file or run directory" in error_line(capsys, ["sample", "nowhere"])
     (tmp_path / "bad.flowkit").write_bytes(b"not a model")
     assert "bad.flowkit: " in error_line(capsys, ["eval", str(tmp_path / "bad.flowkit")])
+    line = error_line(capsys, ["train", "--memory", "tiny"])
+    assert line.endswith("unknown memory 'tiny'; valid choices: invertible, remat, standard")
     line = error_line(capsys, ["train", "--parallel", "pmap", "--devices", "3"])
     assert "--parallel pmap runs on all 8 local devices; got --devices 3" in line
     line = error_line(capsys, ["train", "--parallel", "shard", "--batch-size", "100"])

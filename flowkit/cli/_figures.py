@@ -23,6 +23,17 @@ def _sample(flow, key, temperatures):
     return jax.vmap(flow.bijector.forward)(mean + scale * (z - mean))
 
 
+@eqx.filter_jit
+def _log_prob(flow, points):
+    return flow.log_prob(points)
+
+
+def log_density(flow):
+    """``points (n, 2) -> log p (n,)`` as numpy, compiled once per flow structure."""
+    flow = eqx.nn.inference_mode(flow)
+    return lambda points: np.asarray(_log_prob(flow, jnp.asarray(points)))
+
+
 def draw(flow, key, temperatures) -> np.ndarray:
     """One sample per entry of ``temperatures`` (compiled once per flow and count)."""
     return np.asarray(_sample(eqx.nn.inference_mode(flow), key, jnp.asarray(temperatures)))
@@ -45,7 +56,7 @@ def samples_figure(
         images = samples.reshape((num, *info["data_shape"]))
         return plots.image_grid(path, np.clip(images, 0, 1), title=title)
     if samples.shape[1:] == (2,):
-        panel = (title, lambda p: np.asarray(flow.log_prob(p)), samples)
+        panel = (title, log_density(flow), samples)
         return plots.density_contours(path, [panel])
     path = path.with_suffix(".npy")
     np.save(path, samples)
@@ -63,11 +74,8 @@ def temperature_figure(path: Path, samples: np.ndarray, info: dict) -> Path:
 
 def density_figure(path: Path, flow, data: np.ndarray, samples: np.ndarray) -> Path:
     """The model's density against held-out data, and against its own samples."""
-    log_prob = jax.jit(flow.log_prob)
-    panels = [
-        ("density vs test data", lambda p: np.asarray(log_prob(p)), data),
-        ("density vs samples", lambda p: np.asarray(log_prob(p)), samples),
-    ]
+    log_prob = log_density(flow)
+    panels = [("density vs test data", log_prob, data), ("density vs samples", log_prob, samples)]
     return plots.density_contours(path, panels)
 
 
