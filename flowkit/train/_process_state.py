@@ -43,10 +43,13 @@ class ProcessStateHandler(ocp.CheckpointHandler):
         index, count = jax.process_index(), jax.process_count()
         path = _filename(directory, index, count)
         if not path.exists():
+            from ..data import DataError  # a ValueError the CLI reports as one line
+
             saved = sorted(p.name for p in epath.Path(directory).glob("process_*.json"))
-            raise ValueError(
-                f"{directory}: no data-iterator state for process {index} of {count}; the "
-                f"checkpoint holds {saved}. Resume with the process count it was saved with."
+            raise DataError(
+                directory,
+                f"no data-iterator state for process {index} of {count}; the checkpoint "
+                f"holds {saved}. Resume with the process count it was saved with.",
             )
         return _decode(path.read_text())
 
