@@ -28,13 +28,14 @@ def run(out: Path, kind: str, *, steps: int, batch_size: int = 32, delay: float 
 
     dataset = data.load_dataset("digits", num_examples=512)
     loader = data.Loader(dataset, batch_size=batch_size, seed=3, flatten=True, prefetch=0)
-    flow = fk.realnvp(key=jax.random.key(1), dim=64, num_layers=2, width=32)
     optimizer = train.default_optimizer(steps, learning_rate=2e-3, warmup_steps=2)
     if kind == "shard":
         mesh = train.data_mesh()
         step, prepare = train.make_sharded_step(optimizer), lambda b: data.to_global_array(b, mesh)
     else:
         step, prepare = train.make_pmap_step(optimizer), data.to_pmap_batch
+    prepare({"x": loader.batch(0)["x"]})  # a batch that does not fit the devices fails here
+    flow = fk.realnvp(key=jax.random.key(1), dim=64, num_layers=2, width=32)
     with train.Checkpointer(out / kind / "ck", max_to_keep=2) as checkpointer:
         result = train.train_loop(
             step,
