@@ -5,7 +5,7 @@ uses batch statistics and advances the running averages (an ``eqx.nn.State``) in
 jitted step; evaluation and sampling use the running averages
 (``flowkit.batch_norm_inference``). Writes samples, the training curve and test bits/dim.
 
-    python examples/batchnorm_realnvp.py          # 2 scales, 32 channels, 2000 steps
+    python examples/batchnorm_realnvp.py          # 2 scales, 32 channels, 1000 steps
     python examples/batchnorm_realnvp.py --quick  # tiny, for the tests
 """
 
@@ -49,7 +49,7 @@ def main(argv=None) -> dict:
     if args.quick:
         config = dict(couplings=1, final=2, hidden=8, res_blocks=0, steps=5, batch=64)
     else:
-        config = dict(couplings=3, final=4, hidden=32, res_blocks=2, steps=2000, batch=128)
+        config = dict(couplings=3, final=4, hidden=32, res_blocks=2, steps=1000, batch=128)
     train_x = load_dataset("digits", "train").x
     test = load_dataset("digits", "test")
 

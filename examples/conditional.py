@@ -39,22 +39,26 @@ def main(argv=None) -> dict:
     flow = fk.realnvp(
         key=k_model, dim=64, num_layers=config["layers"], width=config["width"], cond_dim=10
     )
+    n_val = len(train_x) // 10  # held out for fit's early stopping
     flow, history = fk.fit(
         flow,
-        train_x,
+        train_x[n_val:],
         key=k_fit,
-        condition=one_hot[train_y],
+        condition=one_hot[train_y[n_val:]],
+        val_data=train_x[:n_val],
+        val_condition=one_hot[train_y[:n_val]],
         num_levels=DIGIT_LEVELS,
         epochs=config["epochs"],
         batch_size=config["batch"],
         patience=15,
         progress=False,
     )
-    batch = len(test_x)  # one compiled scoring function for all the evaluations below
-    given_label = fk.evaluate(flow, test_x, condition=one_hot[test_y], batch_size=batch)
+    # fit's validation batch size: one compiled scoring function for everything below
+    score = dict(batch_size=n_val, num_levels=DIGIT_LEVELS)
+    given_label = fk.evaluate(flow, test_x, condition=one_hot[test_y], **score)
     per_class = np.stack(
         [
-            fk.evaluate(flow, test_x, condition=one_hot[c], batch_size=batch).values
+            fk.evaluate(flow, test_x, condition=one_hot[c], **score).values
             for c in range(NUM_CLASSES)
         ],
         axis=1,

@@ -3,7 +3,7 @@
 with flowkit.train's default optimiser; samples at temperatures T = 0.5, 0.7, 0.9, 1.0 as
 in the Glow paper, the training curve, and test bits/dim.
 
-    python examples/glow.py            # 2 scales x 4 steps, 64 channels, 500 steps of 64
+    python examples/glow.py            # 2 scales x 4 steps, 64 channels, 300 steps of 64
     python examples/glow.py --quick    # tiny, for the tests
 """
 
@@ -31,7 +31,7 @@ TEMPERATURES = (0.5, 0.7, 0.9, 1.0)
 
 
 def add_arguments(parser):
-    parser.add_argument("--steps", type=int, default=None, help="default 500 (quick: 4)")
+    parser.add_argument("--steps", type=int, default=None, help="default 300 (quick: 3)")
     parser.add_argument("--blocks", type=int, default=4, help="Glow steps per scale")
     parser.add_argument("--hidden", type=int, default=64, help="conditioner channels")
     parser.add_argument("--mnist", default=None, help="a folder of MNIST IDX files")
@@ -62,7 +62,7 @@ def main(argv=None) -> dict:
             blocks=args.blocks,
             hidden=args.hidden,
             batch=64,
-            steps=args.steps or 500,
+            steps=args.steps or 300,
             train_n=None,
             test_n=2000,
         )

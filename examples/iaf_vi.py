@@ -11,6 +11,7 @@ target's; the metrics compare the final ELBO with log Z of the target, computed 
 
 import time
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -61,12 +62,12 @@ def main(argv=None) -> dict:
     )
     train_seconds = time.perf_counter() - t0
     elbos = np.asarray(elbos)
-    final_elbo = float(jax.jit(fk.elbo, static_argnums=(1, 3))(flow, log_target, k_eval, 4096))
+    final_elbo = float(eqx.filter_jit(fk.elbo)(flow, log_target, k_eval, 4096))
     log_z = log_normaliser()
     print(f"final ELBO {final_elbo:.4f}, log Z {log_z:.4f}, KL(q||p) ~ {log_z - final_elbo:.4f}")
 
     samples = np.asarray(flow.sample(k_sample, (1000,)))
-    flow_log_prob = jax.jit(flow.log_prob)
+    flow_log_prob = eqx.filter_jit(lambda x: flow.log_prob(x))
     target_batch = jax.jit(jax.vmap(log_target))
     plots.density_contours(
         out / "densities.png",

@@ -4,12 +4,13 @@ channel-wise couplings, half the channels factored out, ResNet conditioners, log
 preprocessing; bits/dim with the discretization correction (256 levels, the logit's
 log-determinant included, so the numbers refer to the 8-bit pixels).
 
-    python examples/realnvp_multiscale.py           # 2 scales, 32 channels, 400 steps of 64
+    python examples/realnvp_multiscale.py           # 2 scales, 32 channels, 300 steps of 64
     python examples/realnvp_multiscale.py --quick   # tiny, for the tests
 """
 
 import time
 
+import equinox as eqx
 import jax
 import numpy as np
 from _common import (
@@ -28,7 +29,7 @@ from flowkit.train import bits_per_dim_loss, default_optimizer
 
 
 def add_arguments(parser):
-    parser.add_argument("--steps", type=int, default=None, help="default 400 (quick: 3)")
+    parser.add_argument("--steps", type=int, default=None, help="default 300 (quick: 3)")
     parser.add_argument("--hidden", type=int, default=32, help="conditioner channels")
     parser.add_argument("--mnist", default=None, help="a folder of MNIST IDX files")
 
@@ -42,7 +43,7 @@ def main(argv=None) -> dict:
         config = dict(couplings=1, final=1, hidden=8, batch=16, steps=args.steps or 3)
         config.update(train_n=64, test_n=32)
     else:
-        config = dict(couplings=3, final=4, hidden=args.hidden, batch=64, steps=args.steps or 400)
+        config = dict(couplings=3, final=4, hidden=args.hidden, batch=64, steps=args.steps or 300)
         config.update(train_n=None, test_n=2000)
     train_x, _ = subset(train_set, config["train_n"], args.seed)
     test_x, _ = subset(test_set, config["test_n"], args.seed + 1)
@@ -77,7 +78,7 @@ def main(argv=None) -> dict:
     result = fk.evaluate(flow, test_x, batch_size=min(250, len(test_x)))
     print(f"test {result}")
 
-    samples = np.asarray(jax.jit(lambda f, k: f.sample(k, (32,)))(flow, k_sample))
+    samples = np.asarray(eqx.filter_jit(lambda f, k: f.sample(k, (32,)))(flow, k_sample))
     plots.image_grid(out / "samples.png", samples, title=f"multi-scale RealNVP, {data_name}")
     plots.training_curve(
         out / "training_curve.png", range(1, len(losses) + 1), losses, ylabel="train bits/dim"
