@@ -25,15 +25,16 @@ class FactorySpec:
         """The factory function, or None when this flowkit build does not have it."""
         return getattr(fk, self.attr, None)
 
-    def build(self, key, size, depth: int | None = None, **overrides) -> fk.Flow:
-        """A flow of this kind for ``size`` (``dim`` or ``image_shape``)."""
+    def build(self, key, size, layers: int | None = None, **overrides) -> fk.Flow:
+        """A flow of this kind for ``size`` (``dim`` or ``image_shape``) with ``layers``
+        set through ``depth_arg`` (None: the factory's default); ``overrides`` are passed on."""
         factory = self.factory()
         if factory is None:
             raise LookupError(f"flowkit.{self.attr} is not in this build")
         kwargs = dict(self.kwargs)
         kwargs.update(overrides)
-        if depth is not None:
-            kwargs[self.depth_arg] = depth
+        if layers is not None:
+            kwargs[self.depth_arg] = layers
         if self.kind == "vector":
             return factory(key=key, dim=size, **kwargs)
         return factory(key=key, image_shape=tuple(size), **kwargs)

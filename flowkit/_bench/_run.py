@@ -44,22 +44,27 @@ def run_bench(
         "environment": environment(),
     }
     say(f"flowkit bench ({config.name}) on {result['environment']['device']}")
-    say("factories:")
-    result["factories"] = bench_factories(config, say)
-    result["peers"], result["peer_params"] = [], []
+    result["peers"], result["peer_params"], result["depth"], result["factories"] = [], [], [], []
+    out = None if out_dir is None else Path(out_dir)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    # The targets' sections first; the JSON is rewritten after each (a long run stopped
+    # early keeps what it measured).
     if peers and config.peer_cases:
         say("peers:")
         result["peers"], result["peer_params"] = bench_peers(config, say)
-    say("compile time and memory against depth:")
+        _write_json(out, result)
+    say("compile time against depth:")
     result["depth"] = bench_depth(config, say)
+    _write_json(out, result)
+    say("factories:")
+    result["factories"] = bench_factories(config, say)
     result["targets"] = targets(result["peers"], result["depth"])
     result["elapsed_s"] = time.time() - start
     table = markdown(result)
     result["markdown"] = table
-    if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "bench.json").write_text(json.dumps(result, indent=1, default=_jsonable))
+    if out is not None:
+        _write_json(out, result)
         (out / "bench.md").write_text(table)
         png = plot(result, out / "bench.png")
         say(f"wrote {out / 'bench.json'}, {out / 'bench.md'}" + (f", {png}" if png else ""))
@@ -67,6 +72,11 @@ def run_bench(
         print(table)
     say(f"done in {result['elapsed_s']:.0f} s")
     return result
+
+
+def _write_json(out: Path | None, result: dict) -> None:
+    if out is not None:
+        (out / "bench.json").write_text(json.dumps(result, indent=1, default=_jsonable))
 
 
 def _jsonable(value):

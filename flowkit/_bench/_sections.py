@@ -1,5 +1,6 @@
 """The three parts of a run: every factory, the peer cases, and the depth curves."""
 
+import dataclasses
 import statistics
 from collections.abc import Callable
 from typing import Any
@@ -13,10 +14,10 @@ import flowkit as fk
 from ._config import BenchConfig
 from ._factories import FactorySpec, find
 from ._peer_cases import BUILDERS, PeerCase, find_case, has_module
+from ._report import OPS
 from ._subject import Subject, init_opt_state, randomise, train_step
 from ._timing import Compiled, compile_fn, paired_ratio, time_rounds
 
-OPS = ("log_prob", "sample", "sample_and_log_prob", "train")
 Log = Callable[[str], None]
 
 
@@ -85,10 +86,11 @@ def bench_factories(config: BenchConfig, log: Log) -> list[dict]:
         for size, batch in sizes:
             row = {"factory": label, "size": size, "batch": batch, "status": "ok"}
             try:
-                flow = spec.build(key, size)
+                flow = spec.build(key, size, **dict(config.factory_kwargs))
                 subject = flow_subject(flow, batch, jax.random.key(1))
                 x = _data(spec, size, batch, jax.random.key(2))
-                compiled = [compile_op(subject, op, x, jax.random.key(3)) for op in OPS]
+                ops = config.ops
+                compiled = [compile_op(subject, op, x, jax.random.key(3)) for op in ops]
             except Exception as error:  # a factory that cannot build here is reported
                 row.update(status="error", reason=f"{type(error).__name__}: {error}"[:300])
                 log(f"  {label} {size} x{batch}: error {row['reason']}")
@@ -96,12 +98,12 @@ def bench_factories(config: BenchConfig, log: Log) -> list[dict]:
                 continue
             time_rounds(compiled, config.repeats)
             row["num_params"] = subject.num_params
-            for op, c in zip(OPS, compiled, strict=True):
+            for op, c in zip(ops, compiled, strict=True):
                 row[op] = _timing_record(c)
             rows.append(row)
             log(
                 f"  {label} {size} x{batch}: "
-                + ", ".join(f"{op} {row[op]['median_ms']:.3g} ms" for op in OPS)
+                + ", ".join(f"{op} {row[op]['median_ms']:.3g} ms" for op in ops)
             )
     return rows
 
@@ -113,6 +115,7 @@ def _timing_record(c: Compiled) -> dict:
         "first_call_s": c.first_call_s,
         "lower_s": c.lower_s,
         "compile_s": c.compile_s,
+        "compile_cpu_s": c.compile_cpu_s,
         "temp_bytes": c.temp_bytes,
         "peak_bytes": c.peak_bytes,
     }
@@ -154,7 +157,7 @@ def bench_peers(config: BenchConfig, log: Log) -> tuple[list[dict], list[dict]]:
         params.append({"case": case.name, "title": case.title, **counts})
         log(f"  case {case.name} ({case.title}); parameters: {counts}")
         x = jax.random.normal(jax.random.key(11), (case.batch, case.dim))
-        for op in OPS:
+        for op in config.peer_ops:
             compiled = {
                 lib: compile_op(s, op, x, jax.random.key(12)) for lib, s in subjects.items()
             }
@@ -167,6 +170,7 @@ def bench_peers(config: BenchConfig, log: Log) -> tuple[list[dict], list[dict]]:
             for other in ("flowjax", "distrax", "floor"):
                 if other in compiled:
                     row[f"flowkit/{other}"] = paired_ratio(fk_c, compiled[other])
+                    row[f"flowkit/{other} cpu"] = paired_ratio(fk_c, compiled[other], cpu=True)
             if "flowjax" in compiled and "floor" in compiled:
                 row["flowjax/floor"] = paired_ratio(compiled["flowjax"], compiled["floor"])
             rows.append(row)
@@ -179,20 +183,46 @@ def bench_peers(config: BenchConfig, log: Log) -> tuple[list[dict], list[dict]]:
 # ----------------------------------------------------------------------------- depth
 
 
-def _compile_median(build: Callable[[], Compiled], repeats: int) -> tuple[Compiled, float]:
-    """Compile ``repeats`` times from cold caches; return the last and the median seconds."""
-    results = []
-    for _ in range(max(repeats, 1)):
-        jax.clear_caches()
-        results.append(build())
-    return results[-1], statistics.median(c.first_call_s for c in results)
+def _compile_median(build: Callable[[], Compiled], repeats: int) -> dict:
+    """Compile ``repeats`` times: median wall and CPU seconds, and the last result.
+
+    Each build traces a new function, so nothing is reused from an earlier compile but the
+    small helpers JAX itself caches (warmed by the first depth's untimed compile).
+    """
+    results = [build() for _ in range(max(repeats, 1))]
+    return {
+        "wall_s": statistics.median(c.first_call_s for c in results),
+        "cpu_s": statistics.median(c.compile_cpu_s for c in results),
+        "last": results[-1],
+    }
+
+
+def _depth_row(subject: Subject, x, config: BenchConfig, **fields) -> dict:
+    """Compile time of log_prob and of a training step (wall and process CPU seconds)."""
+    row: dict[str, Any] = {"library": subject.library, **fields}
+    for op in ("log_prob", "train"):
+        m = _compile_median(lambda op=op: compile_op(subject, op, x, None), config.compile_repeats)
+        row[f"compile_{op}_s"] = m["wall_s"]
+        row[f"compile_{op}_cpu_s"] = m["cpu_s"]
+        if op == "train":  # a by-product; the memory curves are memory_backprop.py's
+            row["train_temp_bytes"] = m["last"].temp_bytes
+    row.update(num_params=subject.num_params, status="ok")
+    return row
+
+
+def _log_depth(log: Log, row: dict) -> None:
+    log(
+        f"  {row['factory']} ({row['library']}) depth {row['depth']}: compile log_prob "
+        f"{row['compile_log_prob_s']:.2f} s ({row['compile_log_prob_cpu_s']:.2f} s CPU), train "
+        f"{row['compile_train_s']:.2f} s ({row['compile_train_cpu_s']:.2f} s CPU)"
+    )
 
 
 def bench_depth(config: BenchConfig, log: Log) -> list[dict]:
-    """Compile time (log_prob and training step) against depth.
+    """Compile time (log_prob and training step) against depth, for flowkit's
+    ``depth_factories`` and (with ``depth_peers``) flowjax's coupling flow beside RealNVP.
 
-    The rows keep XLA's temp bytes of the training step as a by-product; the memory curves
-    proper are ``benchmarks/memory_backprop.py``'s."""
+    Training-step memory against depth is ``benchmarks/memory_backprop.py``'s."""
     rows = []
     for label in config.depth_factories:
         spec = find(label)
@@ -205,62 +235,23 @@ def bench_depth(config: BenchConfig, log: Log) -> list[dict]:
         size = config.depth_image if image else config.depth_dim
         batch = config.depth_image_batch if image else config.depth_batch
         x = _data(spec, size, batch, jax.random.key(2))
-        for depth in config.depths:
-            flow = spec.build(jax.random.key(0), size, depth=depth)
+        for i, depth in enumerate(config.depths):
+            flow = spec.build(jax.random.key(0), size, depth, **dict(config.factory_kwargs))
             subject = flow_subject(flow, batch, jax.random.key(1))
-            _, lp_s = _compile_median(
-                lambda s=subject, x=x: compile_op(s, "log_prob", x, None), config.compile_repeats
-            )
-            tr, tr_s = _compile_median(
-                lambda s=subject, x=x: compile_op(s, "train", x, None), config.compile_repeats
-            )
-            row = {
-                "factory": label,
-                "library": "flowkit",
-                "depth": depth,
-                "size": size,
-                "batch": batch,
-                "compile_log_prob_s": lp_s,
-                "compile_train_s": tr_s,
-                "train_temp_bytes": tr.temp_bytes,
-                "train_peak_bytes": tr.peak_bytes,
-                "num_params": subject.num_params,
-                "status": "ok",
-            }
-            rows.append(row)
-            log(f"  {label} depth {depth}: compile log_prob {lp_s:.2f} s, train {tr_s:.2f} s")
-    if "realnvp" in config.depth_factories and has_module("flowjax"):
-        rows += _flowjax_depth(config, log)
-    return rows
-
-
-def _flowjax_depth(config: BenchConfig, log: Log) -> list[dict]:
-    """flowjax's coupling flow (also scan-stacked) on the same depths, for comparison."""
-    rows = []
-    x = jax.random.normal(jax.random.key(2), (config.depth_batch, config.depth_dim))
-    for depth in config.depths:
-        case = PeerCase("depth", "", "affine", config.depth_dim, depth, 64, 2, config.depth_batch)
-        subject = BUILDERS["flowjax"](case, jax.random.key(0))
-        _, lp_s = _compile_median(
-            lambda s=subject: compile_op(s, "log_prob", x, None), config.compile_repeats
-        )
-        tr, tr_s = _compile_median(
-            lambda s=subject: compile_op(s, "train", x, None), config.compile_repeats
-        )
-        rows.append(
-            {
-                "factory": "realnvp",
-                "library": "flowjax",
-                "depth": depth,
-                "size": config.depth_dim,
-                "batch": config.depth_batch,
-                "compile_log_prob_s": lp_s,
-                "compile_train_s": tr_s,
-                "train_temp_bytes": tr.temp_bytes,
-                "train_peak_bytes": tr.peak_bytes,
-                "num_params": subject.num_params,
-                "status": "ok",
-            }
-        )
-        log(f"  flowjax coupling depth {depth}: compile log_prob {lp_s:.2f} s, train {tr_s:.2f} s")
+            if i == 0 and len(config.depths) > 1:  # warm JAX's caches: the first depth is
+                # then not charged for what later ones reuse
+                _depth_row(subject, x, dataclasses.replace(config, compile_repeats=1))
+            fields = dict(factory=label, depth=depth, size=size, batch=batch)
+            rows.append(_depth_row(subject, x, config, **fields))
+            _log_depth(log, rows[-1])
+    if "realnvp" in config.depth_factories and config.depth_peers and has_module("flowjax"):
+        x = jax.random.normal(jax.random.key(2), (config.depth_batch, config.depth_dim))
+        for i, depth in enumerate(config.depths):  # flowjax's coupling flow, scan-stacked too
+            case = PeerCase("depth", "", "affine", config.depth_dim, depth, 64, 2, x.shape[0])
+            subject = BUILDERS["flowjax"](case, jax.random.key(0))
+            if i == 0 and len(config.depths) > 1:
+                _depth_row(subject, x, dataclasses.replace(config, compile_repeats=1))
+            fields = dict(factory="realnvp", depth=depth, size=case.dim, batch=case.batch)
+            rows.append(_depth_row(subject, x, config, **fields))
+            _log_depth(log, rows[-1])
     return rows

@@ -63,12 +63,17 @@ def init_opt_state(subject: Subject, optimizer: optax.GradientTransformation):
 
 def randomise(model, trainable: Any, key, scale: float = 0.01):
     """Add ``scale``-sized noise to the trainable leaves, so zero-initialised output layers do
-    not leave a flow the identity (whose arithmetic a compiler might skip by luck)."""
+    not leave a flow the identity (whose arithmetic a compiler might skip by luck).
+
+    The noise is drawn with NumPy (seeded from ``key``): eager JAX ops would compile one small
+    program per leaf shape, which costs more than the benchmarks they prepare.
+    """
     params, rest = eqx.partition(model, trainable)
     leaves, treedef = jax.tree_util.tree_flatten(params)
-    keys = jax.random.split(key, max(len(leaves), 1))
+    seed = int(np.asarray(jax.random.key_data(key)).ravel()[-1])
+    rng = np.random.default_rng(seed)
     noisy = [
-        leaf + scale * jax.random.normal(k, leaf.shape, leaf.dtype)
-        for leaf, k in zip(leaves, keys[: len(leaves)], strict=True)
+        jnp.asarray(np.asarray(leaf) + scale * rng.standard_normal(np.shape(leaf)), leaf.dtype)
+        for leaf in leaves
     ]
     return eqx.combine(jax.tree_util.tree_unflatten(treedef, noisy), rest)

@@ -27,6 +27,7 @@ class Compiled:
     compile_s: float
     temp_bytes: int | None
     peak_bytes: int | None
+    compile_cpu_s: float = 0.0  # process CPU seconds of tracing, lowering and compiling
     out: Any = None  # the warm-up output, checked finite
     times_s: list[float] = dataclasses.field(default_factory=list)
     cpu_times_s: list[float] = dataclasses.field(default_factory=list)
@@ -79,13 +80,15 @@ def compile_fn(name: str, fn: Callable, *args) -> Compiled:
     def run(dyn):
         return fn(*eqx.combine(dyn, static))
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     lowered = jax.jit(run).lower(dynamic)
     mid = time.perf_counter()
     compiled = lowered.compile()
-    end = time.perf_counter()
+    end, cpu_end = time.perf_counter(), time.process_time()
     temp, peak = memory_stats(compiled)
-    result = Compiled(name, lambda: compiled(dynamic), mid - start, end - mid, temp, peak)
+    result = Compiled(
+        name, lambda: compiled(dynamic), mid - start, end - mid, temp, peak, cpu_end - cpu_start
+    )
     result.out = jax.block_until_ready(result.call())
     check_finite(name, result.out)
     return result

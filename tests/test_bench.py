@@ -1,0 +1,59 @@
+"""The benchmark suite's smoke run through ``flowkit bench``: every part runs and writes its
+outputs. Timings are not asserted (they are the suite's job, not the tests')."""
+
+import json
+
+from flowkit._bench import smoke_config
+from flowkit._bench._peer_cases import has_module
+from flowkit._bench._report import OPS
+from flowkit.cli import main
+
+
+def test_bench_smoke_writes_json_markdown_and_plot(tmp_path, capsys):
+    assert main(["bench", "--smoke", "--quiet", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads((tmp_path / "bench.json").read_text())
+    assert (tmp_path / "bench.md").read_text() == result["markdown"]
+    assert result["markdown"] in printed
+    assert (tmp_path / "bench.png").stat().st_size > 1000
+
+    (factory,) = result["factories"]
+    assert factory["status"] == "ok", factory
+    for op in OPS:
+        assert factory[op]["median_ms"] > 0 and factory[op]["first_call_s"] > 0
+
+    libraries = ["flowkit", "distrax", "floor"] + (["flowjax"] if has_module("flowjax") else [])
+    assert [r["op"] for r in result["peers"]] == list(smoke_config().peer_ops)
+    for row in result["peers"]:
+        assert set(libraries) <= set(row), row.keys()
+        assert row["flowkit/floor"] > 0
+    (counts,) = result["peer_params"]
+    assert counts["flowkit"] > 0 and counts["distrax"] > 0
+
+    depths = [r["depth"] for r in result["depth"] if r["library"] == "flowkit"]
+    assert depths == list(smoke_config().depths)
+    assert "### Compile time against depth" in result["markdown"]
+    assert result["environment"]["versions"]["jax"]
+
+
+def test_bench_rejects_a_file_as_out(tmp_path, capsys):
+    path = tmp_path / "not-a-folder"
+    path.write_text("")
+    assert main(["bench", "--smoke", "--out", str(path)]) == 2
+    assert f"flowkit bench: error: --out must be a folder; {path} is a file" in (
+        capsys.readouterr().err
+    )
+
+
+def test_bench_rejects_zero_repeats(capsys):
+    assert main(["bench", "--repeats", "0"]) == 2
+    assert "--repeats must be >= 1; got 0" in capsys.readouterr().err
+
+
+def test_bench_sizes_are_exclusive(capsys):
+    try:
+        status = main(["bench", "--smoke", "--full"])
+    except SystemExit as exit_:  # argparse's own exit, where the parser does not catch it
+        status = exit_.code
+    assert status == 2
+    assert "argument --full: not allowed with argument --smoke" in capsys.readouterr().err
