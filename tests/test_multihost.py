@@ -2,8 +2,11 @@
 CPU devices (tests/_multihost_job.py) against one process with 8, a process SIGKILLed and
 the run resumed, and wrong configurations. Every process is killed in ``finally``."""
 
+import contextlib
+import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -67,20 +70,42 @@ def _last_step(path: Path) -> int:
     return steps[-1]
 
 
+def _shared(tmp_path_factory) -> Path:
+    """A folder of this test session that all xdist workers see."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("jax-cache")
+    return _shared(tmp_path_factory) / "multihost-jax-cache"
 
 
 @pytest.fixture(scope="module")
 def two_by_four(tmp_path_factory, cache) -> Path:
-    """An uninterrupted run of 2 processes x 4 devices, pmap then sharded steps."""
-    out = tmp_path_factory.mktemp("two-by-four")
-    done = _launch(out, "--kinds", "shard,pmap", "--steps", str(STEPS), env=_env(cache))
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    for kind in ("shard", "pmap"):
-        assert f"[0] {kind} process=0 resumed_from=0" in done.stdout
-        assert f"[1] {kind} process=1 resumed_from=0" in done.stdout
+    """An uninterrupted run of 2 processes x 4 devices, sharded then pmap steps; made once
+    per session, whichever xdist worker needs it first (the others wait for it)."""
+    shared = _shared(tmp_path_factory)
+    out = shared / "multihost-two-by-four"
+    with _locked(shared / "multihost-two-by-four.lock"):
+        if not (out / "done").exists():
+            shutil.rmtree(out, ignore_errors=True)
+            done = _launch(out, "--kinds", "shard,pmap", "--steps", str(STEPS), env=_env(cache))
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+            for kind in ("shard", "pmap"):
+                assert f"[0] {kind} process=0 resumed_from=0" in done.stdout
+                assert f"[1] {kind} process=1 resumed_from=0" in done.stdout
+            (out / "done").touch()
     return out
 
 
