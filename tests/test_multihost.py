@@ -18,6 +18,7 @@ import pytest
 
 from flowkit import distributed
 from flowkit.cli._launch import FLOWKIT, join_launched_run
+from flowkit.distributed._initialize import _cluster_detected
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _multihost_job as job  # noqa: E402
@@ -205,3 +206,20 @@ def test_wrong_configurations_give_one_clear_line(cache, tmp_path, monkeypatch, 
     lines = sorted(line for line in done.stdout.splitlines() if "error" in line)
     assert [line.split(";")[0] for line in lines] == [f"[0] {message}", f"[1] {message}"], lines
     assert "a process failed (exit status 2); ended all" in done.stderr
+
+
+def test_one_process_is_a_no_op_and_clusters_are_detected(monkeypatch):
+    for name in [k for k in os.environ if k.startswith(("FLOWKIT_", "SLURM_", "JAX_COORD"))]:
+        monkeypatch.delenv(name)
+    assert distributed.initialize(detect=False) is False
+    assert distributed.initialize("127.0.0.1:1", 1, 0) is False  # one process: nothing to join
+    # JAX's SLURM detection, which initialize() defers to when nothing else is given
+    for name, value in [
+        ("SLURM_JOB_ID", "7"),
+        ("SLURM_STEP_NODELIST", "node[1-2]"),
+        ("SLURM_NTASKS", "2"),
+        ("SLURM_PROCID", "1"),
+        ("SLURM_LOCALID", "0"),
+    ]:
+        monkeypatch.setenv(name, value)
+    assert _cluster_detected()
