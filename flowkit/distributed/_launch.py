@@ -14,8 +14,10 @@ from typing import IO
 
 from ._env import process_env
 
-# gloo prints one such line per device and peer group when collectives connect: noise.
-_GLOO_NOISE = re.compile(rb"^\[Gloo\] Rank \d+ is connected to \d+ peer ranks\.")
+# gloo prints "[Gloo] Rank 3 is connected to 7 peer ranks. Expected number of connected peer
+# ranks is : 7" per device and peer group when collectives connect (sometimes two such lines
+# interleaved): noise.
+_GLOO_NOISE = re.compile(rb"is connected to \d+ peer ranks\. Expected number of connected")
 
 
 def free_port() -> int:
@@ -29,7 +31,7 @@ def _forward(stream: IO[bytes], prefix: bytes, sink: IO[bytes], lock: threading.
     """Copy ``stream`` to ``sink`` line by line, each line (and each ``\\r`` segment of a
     progress bar) starting with ``prefix``."""
     for line in iter(stream.readline, b""):
-        if _GLOO_NOISE.match(line):
+        if _GLOO_NOISE.search(line):
             continue
         with lock:
             sink.write(prefix + line.replace(b"\r", b"\r" + prefix))
