@@ -39,6 +39,7 @@ def add_train_parser(commands) -> None:
         help="train a flow (default: RealNVP on the embedded 8x8 digits, a minute or two on CPU)",
         description="Train a flow with a validation split and early stopping; write best and "
         "last models, checkpoints, metrics and figures to --out.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--model", default="realnvp", metavar="{" + ",".join(MODELS) + "}")
     parser.add_argument(
@@ -47,19 +48,23 @@ def add_train_parser(commands) -> None:
         help=f"one of {', '.join(DATASETS)}, or the path of an .npz, an IDX(.gz) file or a "
         "folder of MNIST-style IDX files",
     )
-    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=100, help="at most this many epochs")
     parser.add_argument("--steps", type=int, default=None, help="stop after this many steps")
     parser.add_argument("--batch-size", type=int, default=128, help="global batch size")
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
-    parser.add_argument("--val-fraction", type=float, default=0.1)
+    parser.add_argument(
+        "--val-fraction", type=float, default=0.1, help="share of the train split held out"
+    )
     parser.add_argument("--patience", type=int, default=10, help="epochs without improvement")
     parser.add_argument("--parallel", default="jit", metavar="{" + ",".join(PARALLEL) + "}")
     parser.add_argument("--devices", type=int, default=None, help="devices for pmap/shard")
     parser.add_argument("--memory", default="standard", metavar="{" + ",".join(MEMORY) + "}")
     parser.add_argument("--width", type=int, default=None, help="hidden units (channels)")
     parser.add_argument("--layers", type=int, default=None, help="layers (blocks per scale)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="run directory")
+    parser.add_argument("--seed", type=int, default=0, help="model, split, shuffle and noise")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="run directory (default: runs/DATA-MODEL)"
+    )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument(
         "--checkpoint-every", type=int, default=500, help="steps between checkpoints"

@@ -23,7 +23,7 @@ from ..flows._flow import Flow
 from ..io._format import BEST, LAST
 from ..io._model import load, save
 from ._evaluate import as_arrays, scores
-from ._fit_resume import CHECKPOINTS, METRICS, EpochCheckpoints, FitState
+from ._fit_resume import CHECKPOINTS, METRICS, EpochCheckpoints, FitState, clear_run
 from ._fit_steps import (
     array_batches,
     chain,
@@ -36,6 +36,7 @@ from ._history import FitHistory
 from ._split import validation_split
 
 MEMORY_MODES = ("standard", "remat", "invertible")
+HISTORY = "history.json"
 
 
 def _conditions(flow: Flow, condition, n: int, what: str = "condition"):
@@ -71,7 +72,7 @@ def _device_copy(model):
 
 
 def _write_run(run_dir: Path, best: Flow | None, last: Flow, history: FitHistory, extra: dict):
-    """``best.flowkit`` (when it improved), ``last.flowkit`` and ``history.json``, atomically."""
+    """``best.flowkit`` (when given), ``last.flowkit`` and ``history.json``, atomically."""
     run_dir.mkdir(parents=True, exist_ok=True)
     info = {
         **extra,
@@ -84,7 +85,7 @@ def _write_run(run_dir: Path, best: Flow | None, last: Flow, history: FitHistory
     save(run_dir / LAST, last, metadata=info)
     tmp = run_dir / ".history.json.tmp"
     tmp.write_text(json.dumps(history.to_dict(), indent=1))
-    os.replace(tmp, run_dir / "history.json")
+    os.replace(tmp, run_dir / HISTORY)
 
 
 def _check_options(flow, epochs, patience, max_steps, memory, resume, run_dir, checkpoint_every):
@@ -260,7 +261,9 @@ def fit(
     lead = jax.process_index() == 0
     checkpoints = None
     if run is not None:
-        checkpoints = EpochCheckpoints(run / CHECKPOINTS, every=checkpoint_every, fresh=not resume)
+        if not resume:
+            clear_run(run, (BEST, LAST, HISTORY, METRICS))
+        checkpoints = EpochCheckpoints(run / CHECKPOINTS, every=checkpoint_every)
     opt_state = init_opt_state(optimizer, flow)
     saved = None if checkpoints is None or not resume else checkpoints.fit_state()
     if saved is None:
@@ -335,7 +338,9 @@ def fit(
             state = FitState(epoch + 1, offset + num_steps, waited, spe, history)
             if run is not None and lead:
                 extra = metadata or {}
-                _write_run(run, model if improved else None, model, history, extra)
+                # the first epoch writes the best so far even without improvement
+                write_best = improved or not (run / BEST).exists()
+                _write_run(run, best if write_best else None, model, history, extra)
             if progress and lead:
                 print(
                     f"epoch {epoch}/{epochs}: train {history.train_loss[-1]:.4f}, val {val:.4f} "

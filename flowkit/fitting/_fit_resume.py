@@ -52,17 +52,28 @@ class FitState:
         return cls(**{**data, "history": FitHistory(**history)})
 
 
+def clear_run(run_dir: Path, files: tuple[str, ...]) -> None:
+    """Remove an old run's checkpoints and ``files`` from ``run_dir`` (process 0; the others
+    wait for it): a new run in an old run directory starts over."""
+    if jax.process_index() == 0:
+        shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
+        for name in files:
+            (run_dir / name).unlink(missing_ok=True)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("flowkit.fit: run directory cleared")
+
+
 class EpochCheckpoints:
     """A ``flowkit.train.Checkpointer`` as ``train_loop`` sees it during one epoch: steps
     counted from the epoch's start (``offset`` steps done before it), and a save kept only
     when ``every`` steps have passed since the last one (an orbax save costs ~0.2 s, more
     than a small model's epoch)."""
 
-    def __init__(self, directory: Path, *, every: int, fresh: bool):
+    def __init__(self, directory: Path, *, every: int):
         from ..train import Checkpointer  # orbax: imported only when checkpointing
 
-        if fresh and jax.process_index() == 0 and directory.exists():
-            shutil.rmtree(directory)  # a new run in an old run directory starts over
         self.checkpointer = Checkpointer(directory, max_to_keep=2)
         self.every, self.offset = every, 0
         self.last_saved = self.checkpointer.latest_step() or 0
