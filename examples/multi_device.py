@@ -102,11 +102,15 @@ def main(argv=None) -> dict:
         f"sharded jit ({n} devices)": shard_losses,
     }
     plot(out / "losses.png", curves, jit_losses)
-    diff = {
-        "pmap_vs_jit": float(np.max(np.abs(pmap_losses - jit_losses))),
-        "sharded_vs_jit": float(np.max(np.abs(shard_losses - jit_losses))),
-        "pmap_vs_sharded": float(np.max(np.abs(pmap_losses - shard_losses))),
+    pairs = {
+        "pmap_vs_jit": (pmap_losses, jit_losses),
+        "sharded_vs_jit": (shard_losses, jit_losses),
+        "pmap_vs_sharded": (pmap_losses, shard_losses),
     }
+    diff = {k: float(np.max(np.abs(a - b))) for k, (a, b) in pairs.items()}
+    # rounding differences are amplified by training (chaotically, over hundreds of steps):
+    # the first steps show the agreement of the steps themselves
+    first = {k: float(np.max(np.abs(a[:10] - b[:10]))) for k, (a, b) in pairs.items()}
     print(f"max |loss difference| over {config['steps']} steps: {diff}")
     return write_metrics(
         out,
@@ -118,9 +122,11 @@ def main(argv=None) -> dict:
             "platform": jax.devices()[0].platform,
             "final_loss": {k: float(v[-1]) for k, v in curves.items()},
             "max_abs_loss_difference": diff,
+            "max_abs_loss_difference_first_10_steps": first,
             "seconds_per_step": {"jit": jit_time, "pmap": pmap_time, "sharded": shard_time},
-            "losses": {k: v.tolist() for k, v in curves.items()} if args.quick else None,
-            "reference": "identical losses up to float32 reduction order",
+            "losses": {k: v.tolist() for k, v in curves.items()},
+            "reference": "identical losses up to float32 reduction order (which training "
+            "amplifies over many steps)",
         },
         started,
     )

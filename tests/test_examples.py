@@ -126,3 +126,4 @@ def test_multi_device(tmp_path):
     assert all(len(v) == m["steps"] and all(map(math.isfinite, v)) for v in losses.values())
     # same model, batches and keys: equal up to the order of float32 reductions
     assert max(m["max_abs_loss_difference"].values()) < 1e-4
+    assert max(m["max_abs_loss_difference_first_10_steps"].values()) < 1e-4
