@@ -45,7 +45,7 @@ ALL_FACTORIES = (
 
 
 def quick_config() -> BenchConfig:
-    """A minute or two on a CPU: every vector factory at one size, case D against the peers,
+    """Under two minutes on a CPU: every vector factory at one size, case D against the peers,
     RealNVP's compile time at depths 4 and 32."""
     return BenchConfig(
         name="quick",

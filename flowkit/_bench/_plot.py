@@ -15,6 +15,7 @@ def plot(result: dict, path: Path) -> Path | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return None
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
@@ -28,15 +29,19 @@ def plot(result: dict, path: Path) -> Path | None:
         d = [r["depth"] for r in rows]
         style = "--" if library != "flowkit" else "-"
         label = factory if library == "flowkit" else f"{factory} ({library})"
-        axes[0].plot(d, [r["compile_train_s"] for r in rows], style, marker="o", label=label)
-        axes[1].plot(d, [r["compile_log_prob_s"] for r in rows], style, marker="o", label=label)
-    for ax, title, unit in (
-        (axes[0], "Compile time of a training step", "seconds"),
-        (axes[1], "Compile time of log_prob", "seconds"),
+        train = [r["compile_train_cpu_s"] for r in rows]
+        axes[0].plot(d, train, style, marker="o", label=label)
+        axes[1].plot(d, [r["compile_log_prob_cpu_s"] for r in rows], style, marker="o", label=label)
+    for ax, title in (
+        (axes[0], "Compile time of a training step"),
+        (axes[1], "Compile time of log_prob"),
     ):
-        ax.set(title=title, xlabel="layers", ylabel=unit, xscale="log")
+        ax.set(title=title, xlabel="layers", ylabel="CPU seconds (trace+lower+compile)")
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ticks = sorted({r["depth"] for r in depth})
         ax.set_xticks(ticks, labels=[str(t) for t in ticks])
+        ax.set_ylim(bottom=0)
         if ax.has_data():
             ax.legend(fontsize=7)
     peers = result["peers"]
@@ -49,6 +54,9 @@ def plot(result: dict, path: Path) -> Path | None:
             vals = [r.get(key, float("nan")) for r in peers]
             axes[2].bar([x + 0.4 * i for x in xs], vals, width=0.4, label=f"flowkit {name}")
         axes[2].axhline(1.0, color="k", lw=0.8)
+        ratios = [r.get(k) for r in peers for k in ("flowkit/flowjax", "flowkit/floor")]
+        top = max([v for v in ratios if v is not None] + [1.0])
+        axes[2].set_ylim(0, min(top * 1.05, 3.0))  # a load burst must not flatten the rest
         axes[2].set_xticks([x + 0.2 for x in xs], labels=labels, rotation=90, fontsize=6)
         axes[2].set(title="flowkit time ratio (lower is faster)")
         axes[2].legend(fontsize=7)

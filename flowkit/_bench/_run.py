@@ -23,7 +23,7 @@ def run_bench(
     """Time every flowkit factory, compare with flowjax/distrax, and write the results.
 
     Args:
-        quick: the quick run (about a minute on CPU: vector factories at one size, peer
+        quick: the quick run (under two minutes on CPU: vector factories at one size, peer
             case D, depths 4 and 32); False runs everything (cases A-D, all sizes, depths
             4, 8, 16, 32; many minutes).
         out_dir: where ``bench.json``, ``bench.md`` and ``bench.png`` go (None: nowhere).

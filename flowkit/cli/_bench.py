@@ -9,7 +9,7 @@ from ._errors import UserError
 def add_bench_parser(commands) -> None:
     parser = commands.add_parser(
         "bench",
-        help="benchmark every flow against flowjax/distrax (quick default: about a minute)",
+        help="benchmark every flow against flowjax/distrax (quick default: under 2 min on CPU)",
         description=(
             "Time log_prob, sample, sample_and_log_prob, a training step and compilation of "
             "every flowkit factory, the peer cases against flowjax, distrax-built flows and the "
