@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 from .._typing import Array
 from ._base import AbstractBijector
+from ._coupling_backprop import coupling_backward, has_coupling_backward
 from ._segments import SegmentSpec, apply_layer, opposite, segments
 
 
@@ -93,6 +94,14 @@ def _backward_step(spec: SegmentSpec, static, cs, g_ld, carry, inputs, anchor):
         method = spec.methods[j]
         if spec.store[j]:
             x_in = saved.pop()
+        elif (anchor is None or j != 0) and has_coupling_backward(
+            eqx.combine(diff[j], nondiff[j], static[j])
+        ):  # rebuild and VJP sharing one conditioner pass
+            x, grads[j], g_x, g_cj = coupling_backward(
+                diff[j], nondiff[j], static[j], method, x, cs, g_x, g_ld
+            )
+            g_c = None if g_c is None else g_c + g_cj
+            continue
         else:  # a cheap exact inverse: rebuild the input from the output
             layer = eqx.combine(diff[j], nondiff[j], static[j])
             x_in = apply_layer(layer, opposite(method), x, cs)[0]
