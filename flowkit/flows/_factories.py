@@ -11,7 +11,7 @@ from ..bijectors._chain import Chain
 from ..bijectors._coupling import AdditiveCoupling, AffineCoupling
 from ..bijectors._elementwise import Scale
 from ..bijectors._masks import vector_mask
-from ..bijectors._memory import wrap_memory
+from ..bijectors._memory import check_memory_mode, wrap_memory
 from ..bijectors._stack import Stack
 from ._bases import make_base
 from ._flow import Flow
@@ -80,6 +80,7 @@ def realnvp(
             (memory flat in depth; see :func:`flowkit.with_memory_mode`).
     """
     _check_dim(dim)
+    check_memory_mode("realnvp", memory)
     cond_shape = None if cond_dim is None else (cond_dim,)
 
     def make(m, k):
@@ -111,6 +112,7 @@ def nice(
     in :func:`realnvp`.
     """
     _check_dim(dim)
+    check_memory_mode("nice", memory)
     cond_shape = None if cond_dim is None else (cond_dim,)
 
     def make(m, k):

@@ -9,6 +9,7 @@ from .._typing import PRNGKeyArray, Shape
 from ..bijectors._autoregressive import InverseAutoregressive, MaskedAutoregressive
 from ..bijectors._base import AbstractBijector
 from ..bijectors._chain import Chain
+from ..bijectors._memory import check_memory_mode, wrap_memory
 from ..bijectors._permute import Reverse, random_permutation
 from ..bijectors._spline import RationalQuadraticSplineTransformer
 from ..bijectors._spline_coupling import SplineCoupling
@@ -108,6 +109,7 @@ def maf(
     activation: Callable = jax.nn.relu,
     base: str = "normal",
     cond_dim: int | None = None,
+    memory: str = "standard",
 ) -> Flow:
     """Masked autoregressive flow (Papamakarios et al. 2017) on ``dim``-vectors.
 
@@ -122,6 +124,9 @@ def maf(
         permutation: ``"reverse"`` or ``"random"`` (a different one per layer).
         base: ``"normal"``, ``"logistic"`` or ``"uniform"``.
         cond_dim: size of a condition vector, for a conditional flow.
+        memory: how gradients are taken (see :func:`flowkit.with_memory_mode`). MAF layers
+            have no cheap exact inverse, so ``"invertible"`` stores each layer's input
+            (as ``"remat"`` does).
     """
     cond_shape = None if cond_dim is None else (cond_dim,)
     bijector = autoregressive_stack(
@@ -138,7 +143,7 @@ def maf(
         activation=activation,
         cond_shape=cond_shape,
     )
-    return Flow(bijector, make_base(base, (dim,)))
+    return Flow(wrap_memory(bijector, memory, owner="maf"), make_base(base, (dim,)))
 
 
 @flow_factory
@@ -156,12 +161,13 @@ def iaf(
     activation: Callable = jax.nn.relu,
     base: str = "normal",
     cond_dim: int | None = None,
+    memory: str = "standard",
 ) -> Flow:
     """Inverse autoregressive flow (Kingma et al. 2016) on ``dim``-vectors.
 
     Sampling and ``sample_and_log_prob`` take one pass per layer (what variational inference
     needs); ``log_prob`` of given data takes ``dim`` sequential steps per layer. Arguments as
-    in :func:`maf`.
+    in :func:`maf` (``memory`` too: IAF layers are stored, never rebuilt).
     """
     cond_shape = None if cond_dim is None else (cond_dim,)
     bijector = autoregressive_stack(
@@ -178,7 +184,7 @@ def iaf(
         activation=activation,
         cond_shape=cond_shape,
     )
-    return Flow(bijector, make_base(base, (dim,)))
+    return Flow(wrap_memory(bijector, memory, owner="iaf"), make_base(base, (dim,)))
 
 
 @flow_factory
@@ -197,6 +203,7 @@ def nsf(
     activation: Callable = jax.nn.relu,
     base: str = "normal",
     cond_dim: int | None = None,
+    memory: str = "standard",
 ) -> Flow:
     """Neural spline flow (Durkan et al. 2019): rational-quadratic spline layers.
 
@@ -208,7 +215,11 @@ def nsf(
         width, depth: the conditioner's hidden width and number of hidden layers.
         base: ``"normal"``, ``"logistic"`` or ``"uniform"``.
         cond_dim: size of a condition vector, for a conditional flow.
+        memory: how gradients are taken: ``"standard"``, ``"remat"`` or ``"invertible"``
+            (spline couplings are rebuilt from their outputs: memory flat in depth; see
+            :func:`flowkit.with_memory_mode`).
     """
+    check_memory_mode("nsf", memory)
     cond_shape = None if cond_dim is None else (cond_dim,)
     if kind == "autoregressive":
         return maf(
@@ -224,6 +235,7 @@ def nsf(
             activation=activation,
             base=base,
             cond_dim=cond_dim,
+            memory=memory,
         )
     if kind != "coupling":
         raise ValueError(f"nsf: unknown kind {kind!r}; expected 'coupling' or 'autoregressive'.")
@@ -243,4 +255,4 @@ def nsf(
         )
 
     bijector = coupling_stack(make, key=key, dim=dim, num_layers=num_layers, mask=mask)
-    return Flow(bijector, make_base(base, (dim,)))
+    return Flow(wrap_memory(bijector, memory, owner="nsf"), make_base(base, (dim,)))

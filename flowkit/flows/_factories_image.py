@@ -22,6 +22,7 @@ from ..bijectors._conv_coupling import ConvAffineCoupling
 from ..bijectors._invert import Invert
 from ..bijectors._logit_preprocess import LogitPreprocess
 from ..bijectors._masks import channel_mask, checkerboard_mask
+from ..bijectors._memory import check_memory_mode, wrap_memory
 from ..bijectors._multiscale import MultiScale
 from ..bijectors._squeeze import Squeeze, image_shape_error
 from ..bijectors._stack import Stack
@@ -85,10 +86,17 @@ def _alternating(make: Callable, masks, num_layers: int, key: PRNGKeyArray) -> A
     return layers[0] if len(layers) == 1 else Chain(layers)
 
 
-def _flow(model: AbstractBijector, image_shape: Shape, logit_alpha: float | None) -> Flow:
+def _flow(
+    model: AbstractBijector,
+    image_shape: Shape,
+    logit_alpha: float | None,
+    memory: str = "standard",
+    owner: str = "glow",
+) -> Flow:
     if logit_alpha is not None:
         model = Chain([LogitPreprocess(image_shape, logit_alpha), model])
-    return Flow(Invert(model), standard_normal(tuple(image_shape)))
+    bijector = wrap_memory(Invert(model), memory, owner=owner)
+    return Flow(bijector, standard_normal(tuple(image_shape)))
 
 
 def _build(make: Callable[[PRNGKeyArray], Flow], key: PRNGKeyArray) -> Flow:
@@ -111,6 +119,7 @@ def realnvp_multiscale(
     logit_alpha: float | None = 0.05,
     batch_norm: bool = False,
     cond_dim: int | None = None,
+    memory: str = "standard",
 ) -> Flow:
     """Multi-scale RealNVP (Dinh et al. 2017) on images ``(H, W, C)`` with data in [0, 1].
 
@@ -121,10 +130,11 @@ def realnvp_multiscale(
     ``num_blocks``). ``batch_norm`` adds a :class:`BatchNorm` after every coupling (train
     with :func:`flowkit.update_batch_norm_state`; sample with
     :func:`flowkit.batch_norm_inference`). ``cond_dim``: a condition vector, broadcast over
-    the image as extra conditioner channels.
+    the image as extra conditioner channels. ``memory``: as in :func:`glow`.
     """
     image_shape = tuple(image_shape)
     _check_scales("realnvp_multiscale", image_shape, num_scales, "all but last")
+    check_memory_mode("realnvp_multiscale", memory)
     cond_shape = None if cond_dim is None else (cond_dim,)
 
     def coupling(mask, k):
@@ -158,7 +168,11 @@ def realnvp_multiscale(
         inner = scale(s[:2] + (s[2] // 2,), level + 1, k_inner)
         return MultiScale(transform, inner)
 
-    return _build(lambda k: _flow(scale(image_shape, 0, k), image_shape, logit_alpha), key)
+    def make(k):
+        model = scale(image_shape, 0, k)
+        return _flow(model, image_shape, logit_alpha, memory, "realnvp_multiscale")
+
+    return _build(make, key)
 
 
 @flow_factory
@@ -174,6 +188,7 @@ def glow(
     activation: Callable = jax.nn.relu,
     logit_alpha: float | None = None,
     cond_dim: int | None = None,
+    memory: str = "standard",
 ) -> Flow:
     """Glow (Kingma & Dhariwal 2018) on images ``(H, W, C)`` with data in [0, 1].
 
@@ -184,10 +199,13 @@ def glow(
     :func:`flowkit.data_init` on a batch before training. Conditioners are conv ResNets
     (``hidden_channels``, ``num_blocks``); ``cond_dim``: a condition vector broadcast over
     the image as extra channels. Sample at a temperature with
-    ``flow.sample(key, shape, temperature=0.7)``.
+    ``flow.sample(key, shape, temperature=0.7)``. ``memory``: how gradients are taken,
+    ``"standard"``, ``"remat"`` or ``"invertible"`` (every Glow layer is rebuilt from its
+    output: activation memory flat in depth; see :func:`flowkit.with_memory_mode`).
     """
     image_shape = tuple(image_shape)
     _check_scales("glow", image_shape, num_scales, "all")
+    check_memory_mode("glow", memory)
     if blocks_per_scale < 1:
         raise ValueError(f"glow: blocks_per_scale must be >= 1; got {blocks_per_scale}.")
     cond_shape = None if cond_dim is None else (cond_dim,)
@@ -216,7 +234,7 @@ def glow(
         inner = scale(s[:2] + (s[2] // 2,), level + 1, k_inner)
         return MultiScale(Chain([squeeze, steps]), inner)
 
-    return _build(lambda k: _flow(scale(image_shape, 0, k), image_shape, logit_alpha), key)
+    return _build(lambda k: _flow(scale(image_shape, 0, k), image_shape, logit_alpha, memory), key)
 
 
 def count_parameters(model) -> int:

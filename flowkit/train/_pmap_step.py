@@ -13,6 +13,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ..flows._frozen_base import trainable_filter
 from ._losses import Loss, nll_loss, split_batch
+from ._memory import memory_loss
 from ._train_step import TrainStep
 from ._update import update_on_batch
 
@@ -75,6 +76,7 @@ def make_pmap_step(
     loss: Loss = nll_loss,
     *,
     filter_spec: Callable = trainable_filter,
+    memory: str = "standard",
 ) -> TrainStep:
     """:func:`make_step` over this process's devices with ``jax.pmap``.
 
@@ -83,7 +85,9 @@ def make_pmap_step(
     device ``d`` draws from ``fold_in(key, d * per_device + i)``, as in the one-device step.
     Gradients and metrics are averaged with ``lax.pmean`` over all devices (of all processes
     under ``jax.distributed``), so every copy stays identical.
+    ``memory``: as in :func:`make_step`.
     """
+    loss = memory_loss(loss, memory, owner="make_pmap_step")
 
     # Plain jax.pmap with integer in/out axes (eqx.filter_pmap's pytree out_axes break the
     # multi-process path of jax 0.10's pmap); non-array leaves travel as a static argument.

@@ -11,6 +11,7 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from ..flows._frozen_base import trainable_filter
 from ._losses import Loss, nll_loss, split_batch
+from ._memory import memory_loss
 from ._train_step import TrainStep, to_host
 from ._update import update_on_batch
 
@@ -72,6 +73,7 @@ def make_sharded_step(
     *,
     mesh: Mesh | None = None,
     filter_spec: Callable = trainable_filter,
+    memory: str = "standard",
 ) -> TrainStep:
     """:func:`make_step` as one ``jit`` program over ``mesh`` (default :func:`data_mesh`).
 
@@ -81,7 +83,9 @@ def make_sharded_step(
     and optimiser state over the mesh. The global batch must divide by the number of devices
     in the mesh. Results equal the one-device step on the global batch, up to the order of
     floating-point reductions.
+    ``memory``: as in :func:`make_step`.
     """
+    loss = memory_loss(loss, memory, owner="make_sharded_step")
     mesh = data_mesh() if mesh is None else mesh
     if len(mesh.axis_names) != 1 or mesh.axis_types[0] != AxisType.Auto:
         raise ValueError(

@@ -9,6 +9,7 @@ import optax
 
 from ..flows._frozen_base import trainable_filter
 from ._losses import Loss, nll_loss, split_batch
+from ._memory import memory_loss
 from ._train_step import TrainStep, to_host
 from ._update import update_on_batch
 
@@ -22,6 +23,7 @@ def make_step(
     loss: Loss = nll_loss,
     *,
     filter_spec: Callable = trainable_filter,
+    memory: str = "standard",
 ) -> TrainStep:
     """A jitted ``step(model, opt_state, batch, key) -> (model, opt_state, metrics)``.
 
@@ -29,8 +31,12 @@ def make_step(
     keep ``B`` fixed so the step compiles once. Only ``filter_spec(model)`` leaves are trained
     (default :func:`trainable_filter`: not the base distribution); initialise the state with
     :func:`init_opt_state`. Metrics: the batch means of the loss's entries, ``grad_norm``,
-    ``skipped`` and ``grads_finite`` (see :func:`update_on_batch`).
+    ``skipped`` and ``grads_finite`` (see :func:`update_on_batch`). ``memory``: how the
+    flow's gradient is taken, ``"standard"``, ``"remat"`` or ``"invertible"`` (activation
+    memory flat in depth; see :func:`flowkit.with_memory_mode`); parameters and optimiser
+    state are the same in every mode.
     """
+    loss = memory_loss(loss, memory, owner="make_step")
 
     @eqx.filter_jit
     def update(model, opt_state, batch, key):
