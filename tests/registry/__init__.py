@@ -8,5 +8,6 @@ is the public class (or constructor) name, optionally followed by ``[variant]``.
 from .autoregressive import ENTRIES as AUTOREGRESSIVE_ENTRIES
 from .core import ENTRIES as CORE_ENTRIES
 from .image import ENTRIES as IMAGE_ENTRIES
+from .memory import ENTRIES as MEMORY_ENTRIES
 
-ENTRIES = {**CORE_ENTRIES, **AUTOREGRESSIVE_ENTRIES, **IMAGE_ENTRIES}
+ENTRIES = {**CORE_ENTRIES, **AUTOREGRESSIVE_ENTRIES, **IMAGE_ENTRIES, **MEMORY_ENTRIES}
