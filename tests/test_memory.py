@@ -201,12 +201,14 @@ def test_vector_kinds_match_standard_autodiff(key, dtype_mode):
     _assert_grads_close(grads["invertible"], grads["standard"], dtype)
 
 
-def test_image_kinds_match_standard_autodiff(key, dtype_mode):
-    dtype = jnp.float64 if dtype_mode == "float64" else jnp.float32
-    model = _cast(_image_model(), dtype)
-    xs, cs = _data(jax.random.fold_in(key, 1), model, dtype, image=True)
-    grads = eqx.filter_jit(_grads)(model, "forward_and_log_det", xs, cs)
-    _assert_grads_close(grads["invertible"], grads["standard"], dtype)
+def test_image_kinds_match_standard_autodiff(key):
+    """float64 only (a float32 pass compiles the model again; float32 agreement on image
+    layers is measured on Glow 28x28 by benchmarks/memory_backprop.py)."""
+    with jax.enable_x64(True):
+        model = _cast(_image_model(), jnp.float64)
+        xs, cs = _data(jax.random.fold_in(key, 1), model, jnp.float64, image=True)
+        grads = eqx.filter_jit(_grads)(model, "forward_and_log_det", xs, cs)
+        _assert_grads_close(grads["invertible"], grads["standard"], jnp.float64)
 
 
 def test_every_bijector_kind_is_in_a_composite(key):
