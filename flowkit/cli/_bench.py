@@ -29,7 +29,9 @@ def add_bench_parser(commands) -> None:
         help="a seconds-long check that every part runs (tiny models; timings meaningless)",
     )
     parser.add_argument("--out", type=Path, default=None, help="folder for JSON, markdown, PNG")
-    parser.add_argument("--repeats", type=int, default=None, help="timed rounds (default 5/9)")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed rounds (default: 5 quick, 7 full)"
+    )
     parser.add_argument("--no-peers", action="store_true", help="skip flowjax/distrax/floor")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.set_defaults(run=run_bench_command)
