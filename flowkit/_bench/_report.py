@@ -180,7 +180,7 @@ def markdown(result: dict) -> str:
     if result["depth"]:
         parts += [
             "### Compile time against depth (trace + lower + compile, median of "
-            f"{result['config']['compile_repeats']} from cold caches; x: over the shallowest)",
+            f"{result['config']['compile_repeats']} after a warm-up; x: over the shallowest)",
             _depth_table(result["depth"]),
         ]
     if result["targets"]:
