@@ -4,7 +4,7 @@ against the data in one figure, and the test NLL of every model next to the true
 where it is known (the mixture: exact; the checkerboard: log 32).
 
     python examples/toy_2d.py            # 4 flows x 3 data sets x 2 bases
-    python examples/toy_2d.py --quick    # RealNVP and NSF on two moons, normal base, tiny
+    python examples/toy_2d.py --quick    # RealNVP on two moons, normal base, tiny
 """
 
 import math
@@ -55,7 +55,7 @@ def main(argv=None) -> dict:
     out = output_dir(args, "toy_2d")
     started = time.perf_counter()
     if args.quick:
-        datasets, bases, flows = ("moons",), ("normal",), ("realnvp", "nsf")
+        datasets, bases, flows = ("moons",), ("normal",), ("realnvp",)
         n_train, n_val, epochs, batch, resolution = 256, 64, 2, 64, 32
     else:
         datasets, bases, flows = ("moons", "gaussian-mixture", "checkerboard"), BASES, FLOWS
