@@ -91,10 +91,16 @@ def flowkit_subject(case: PeerCase, key) -> Subject:
 
 def flowjax_subject(case: PeerCase, key) -> Subject:
     """The case built with flowjax's factories (scan-stacked layers, ``invert=True``)."""
-    import paramax
-    from flowjax.bijections import RationalQuadraticSpline
-    from flowjax.distributions import Normal
-    from flowjax.flows import coupling_flow, masked_autoregressive_flow
+    # flowjax comes with the optional `bench` extra, which CI's type check does not install.
+    import paramax  # pyright: ignore[reportMissingImports]
+    from flowjax.bijections import (  # pyright: ignore[reportMissingImports]
+        RationalQuadraticSpline,
+    )
+    from flowjax.distributions import Normal  # pyright: ignore[reportMissingImports]
+    from flowjax.flows import (  # pyright: ignore[reportMissingImports]
+        coupling_flow,
+        masked_autoregressive_flow,
+    )
 
     base = Normal(jnp.zeros(case.dim))
     common: dict[str, Any] = dict(
