@@ -41,7 +41,9 @@ def add_train_parser(commands) -> None:
         "last models, checkpoints, metrics and figures to --out.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--model", default="realnvp", metavar="{" + ",".join(MODELS) + "}")
+    parser.add_argument(
+        "--model", default="realnvp", metavar="{" + ",".join(MODELS) + "}", help="flow factory"
+    )
     parser.add_argument(
         "--data",
         default="digits",
@@ -56,9 +58,19 @@ def add_train_parser(commands) -> None:
         "--val-fraction", type=float, default=0.1, help="share of the train split held out"
     )
     parser.add_argument("--patience", type=int, default=10, help="epochs without improvement")
-    parser.add_argument("--parallel", default="jit", metavar="{" + ",".join(PARALLEL) + "}")
+    parser.add_argument(
+        "--parallel",
+        default="jit",
+        metavar="{" + ",".join(PARALLEL) + "}",
+        help="one-device jit, pmap or sharded jit over the devices",
+    )
     parser.add_argument("--devices", type=int, default=None, help="devices for pmap/shard")
-    parser.add_argument("--memory", default="standard", metavar="{" + ",".join(MEMORY) + "}")
+    parser.add_argument(
+        "--memory",
+        default="standard",
+        metavar="{" + ",".join(MEMORY) + "}",
+        help="backprop: store activations, rematerialise, or rebuild them by inversion",
+    )
     parser.add_argument("--width", type=int, default=None, help="hidden units (channels)")
     parser.add_argument("--layers", type=int, default=None, help="layers (blocks per scale)")
     parser.add_argument("--seed", type=int, default=0, help="model, split, shuffle and noise")
