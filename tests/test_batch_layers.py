@@ -32,10 +32,10 @@ def _nested_structure(key):
             [
                 fk.ActNorm(inner_shape),
                 fk.Stack.from_factory(
+                    k_inner,
                     lambda k: fk.Chain(
                         [fk.ActNorm(inner_shape), fk.InvertibleConv1x1(inner_shape, key=k)]
                     ),
-                    k_inner,
                     2,
                 ),
             ]
@@ -44,7 +44,7 @@ def _nested_structure(key):
     model = fk.Chain(
         [
             fk.ActNorm(SHAPE),
-            fk.Stack.from_factory(_step, k_stack, 2),
+            fk.Stack.from_factory(k_stack, _step, 2),
             fk.MultiScale(fk.Chain([squeeze, fk.ActNorm(squeeze.out_shape)]), inner),
         ]
     )
@@ -122,7 +122,7 @@ def _inverse_actnorm_outputs(model, h):
 def test_data_init_in_the_inverse_direction(key):
     # Without Invert the density pass runs the layers' inverses: those must standardise.
     model = eqx.filter_jit(
-        lambda k: fk.Chain([fk.ActNorm(SHAPE), fk.Stack.from_factory(_step, k, 2)])
+        lambda k: fk.Chain([fk.ActNorm(SHAPE), fk.Stack.from_factory(k, _step, 2)])
     )(key)
     flow = fk.Flow(randomize(model, jax.random.key(2), scale=0.5), fk.standard_normal(SHAPE))
     batch = 1.0 - 0.5 * jax.random.normal(jax.random.key(1), (64,) + SHAPE)
@@ -135,6 +135,10 @@ class _Opaque(fk.AbstractBijector):
     inner: fk.AbstractBijector
     shape: tuple = eqx.field(static=True, default=SHAPE)
     cond_shape: None = eqx.field(static=True, default=None)
+
+    @property
+    def out_shape(self):
+        return self.shape
 
     def _forward_and_log_det(self, x, condition):
         return self.inner.forward_and_log_det(x)
@@ -231,7 +235,7 @@ def test_running_statistics_through_a_stack_and_back_to_inference(key):
     model = randomize(
         eqx.filter_jit(
             lambda k: fk.Chain(
-                [fk.BatchNorm(shape, momentum=0.5), fk.Stack.from_factory(layer, k, 2)]
+                [fk.BatchNorm(shape, momentum=0.5), fk.Stack.from_factory(k, layer, 2)]
             )
         )(key),
         jax.random.key(3),

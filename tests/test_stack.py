@@ -14,7 +14,7 @@ def test_stack_equals_unrolled_chain(key):
             [fk.AffineCoupling(fk.half_mask(4), key=k, width=8), fk.random_permutation(k, (4,))]
         )
 
-    stack = randomize(fk.Stack.from_factory(layer, key, 4), jax.random.key(1))
+    stack = randomize(fk.Stack.from_factory(key, layer, 4), jax.random.key(1))
     chain = fk.Chain([stack.layer(i) for i in range(4)])
     x = jax.random.normal(key, (4,))
     y, ld = stack.forward_and_log_det(x)

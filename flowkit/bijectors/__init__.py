@@ -1,12 +1,18 @@
 """Bijectors: invertible maps of one event with exact log-determinants."""
 
 from ._actnorm import ActNorm as ActNorm
-from ._autoregressive import AbstractAutoregressive as AbstractAutoregressive
 from ._autoregressive import InverseAutoregressive as InverseAutoregressive
 from ._autoregressive import MaskedAutoregressive as MaskedAutoregressive
 from ._base import AbstractBijector as AbstractBijector
 from ._batch_norm import BatchNorm as BatchNorm
 from ._chain import Chain as Chain
+from ._composite import AbstractComposite as AbstractComposite
+from ._composite import AbstractPlumbing as AbstractPlumbing
+from ._composite import Child as Child
+from ._composite import MergeChannels as MergeChannels
+from ._composite import Reshape as Reshape
+from ._composite import Scan as Scan
+from ._composite import SplitChannels as SplitChannels
 from ._conv1x1 import InvertibleConv1x1 as InvertibleConv1x1
 from ._conv1x1 import InvertibleConv1x1LU as InvertibleConv1x1LU
 from ._conv_coupling import ConvAffineCoupling as ConvAffineCoupling

@@ -58,3 +58,8 @@ class ActNorm(AbstractBijector):
             loc, log_scale = -mean / std, -jnp.log(std)
         new = eqx.tree_at(lambda a: a.loc, self, loc.astype(dtype))
         return eqx.tree_at(lambda a: a.log_scale, new, log_scale.astype(dtype))
+
+    @property
+    def out_shape(self) -> Shape:
+        """Shape-preserving: the output event shape is ``shape``."""
+        return self.shape

@@ -1,12 +1,13 @@
 """Masked autoregressive (MAF) and inverse autoregressive (IAF) layers.
 
-Both apply an elementwise transformer to each dimension with parameters from a MADE. The
+A MAF applies an elementwise transformer to each dimension with parameters from a MADE. The
 direction in which the MADE sees its own input takes one pass; the other direction solves
 for the input one dimension at a time, D steps of a ``lax.fori_loop`` (traced once, so
 compile time does not grow with D).
 
 Flow convention: ``forward`` maps base samples z to data x. So a MAF has its one-pass
-direction in ``inverse`` (density evaluation), an IAF in ``forward`` (sampling).
+direction in ``inverse`` (density evaluation); an IAF, the MAF inverted, in ``forward``
+(sampling).
 """
 
 import equinox as eqx
@@ -17,6 +18,7 @@ import numpy as np
 from .._typing import Array, Shape
 from ..nn._made import MADE
 from ._base import AbstractBijector
+from ._composite import AbstractComposite, Child
 from ._transformers import AbstractTransformer
 
 
@@ -35,16 +37,29 @@ def _check_parts(owner: str, made: MADE, transformer: AbstractTransformer, cond_
         )
 
 
-class AbstractAutoregressive(AbstractBijector):
-    """A transformer whose per-dimension parameters come from a :class:`~flowkit.MADE`.
+class MaskedAutoregressive(AbstractBijector):
+    """MAF layer (Papamakarios et al. 2017): ``x_i = T(z_i; made(x)_i)``.
 
-    Subclasses give ``made``, ``transformer``, ``shape == (D,)`` and ``cond_shape``, and
-    choose which direction is one pass (:meth:`_direct`) and which is sequential
-    (:meth:`_recursive`).
+    The inverse (data -> base, density evaluation) is one pass:
+    ``z = T^-1(x; made(x))``. The forward (sampling) takes D sequential steps.
+    ``transformer`` is any elementwise family: affine, softplus-affine, spline.
     """
 
-    made: eqx.AbstractVar[MADE]
-    transformer: eqx.AbstractVar[AbstractTransformer]
+    made: MADE
+    transformer: AbstractTransformer
+    shape: Shape = eqx.field(static=True)
+    cond_shape: Shape | None = eqx.field(static=True)
+
+    def __init__(
+        self, made: MADE, transformer: AbstractTransformer, cond_shape: Shape | None = None
+    ):
+        if cond_shape is None and made.cond_size is not None:
+            cond_shape = (made.cond_size,)
+        _check_parts("MaskedAutoregressive", made, transformer, cond_shape)
+        self.made = made
+        self.transformer = transformer
+        self.shape = (made.in_size,)
+        self.cond_shape = None if cond_shape is None else tuple(cond_shape)
 
     def _params(self, u: Array, condition: Array | None) -> Array:
         cond = None if condition is None else condition.reshape(-1)
@@ -74,30 +89,10 @@ class AbstractAutoregressive(AbstractBijector):
         w, log_deriv = jax.lax.fori_loop(0, v.shape[0], step, init)
         return w, jnp.sum(log_deriv)
 
-
-class MaskedAutoregressive(AbstractAutoregressive):
-    """MAF layer (Papamakarios et al. 2017): ``x_i = T(z_i; made(x)_i)``.
-
-    The inverse (data -> base, density evaluation) is one pass:
-    ``z = T^-1(x; made(x))``. The forward (sampling) takes D sequential steps.
-    ``transformer`` is any elementwise family: affine, softplus-affine, spline.
-    """
-
-    made: MADE
-    transformer: AbstractTransformer
-    shape: Shape = eqx.field(static=True)
-    cond_shape: Shape | None = eqx.field(static=True)
-
-    def __init__(
-        self, made: MADE, transformer: AbstractTransformer, cond_shape: Shape | None = None
-    ):
-        if cond_shape is None and made.cond_size is not None:
-            cond_shape = (made.cond_size,)
-        _check_parts("MaskedAutoregressive", made, transformer, cond_shape)
-        self.made = made
-        self.transformer = transformer
-        self.shape = (made.in_size,)
-        self.cond_shape = None if cond_shape is None else tuple(cond_shape)
+    @property
+    def out_shape(self) -> Shape:
+        """Shape-preserving: the output event shape is ``shape``."""
+        return self.shape
 
     def _forward_and_log_det(self, x, condition):
         return self._recursive(x, condition, "forward_and_log_det")
@@ -106,31 +101,41 @@ class MaskedAutoregressive(AbstractAutoregressive):
         return self._direct(y, condition, "inverse_and_log_det")
 
 
-class InverseAutoregressive(AbstractAutoregressive):
-    """IAF layer (Kingma et al. 2016): ``x_i = T(z_i; made(z)_i)``.
+class InverseAutoregressive(AbstractComposite):
+    """IAF layer (Kingma et al. 2016): the inverse of a :class:`MaskedAutoregressive`,
+    ``x_i = T^-1(z_i; made(z)_i)``.
 
-    The forward (sampling, and ``Flow.sample_and_log_prob``) is one pass; the inverse
-    (density of given data) takes D sequential steps. The choice for variational inference.
+    The forward (sampling, and ``Flow.sample_and_log_prob``) is MAF's one-pass direction;
+    the inverse (density of given data) its D sequential steps. The choice for variational
+    inference. Same arguments as :class:`MaskedAutoregressive`, which it holds as ``maf``.
     """
 
-    made: MADE
-    transformer: AbstractTransformer
-    shape: Shape = eqx.field(static=True)
-    cond_shape: Shape | None = eqx.field(static=True)
+    maf: MaskedAutoregressive
 
     def __init__(
         self, made: MADE, transformer: AbstractTransformer, cond_shape: Shape | None = None
     ):
-        if cond_shape is None and made.cond_size is not None:
-            cond_shape = (made.cond_size,)
-        _check_parts("InverseAutoregressive", made, transformer, cond_shape)
-        self.made = made
-        self.transformer = transformer
-        self.shape = (made.in_size,)
-        self.cond_shape = None if cond_shape is None else tuple(cond_shape)
+        self.maf = MaskedAutoregressive(made, transformer, cond_shape)
 
-    def _forward_and_log_det(self, x, condition):
-        return self._direct(x, condition, "forward_and_log_det")
+    @property
+    def made(self) -> MADE:
+        return self.maf.made
 
-    def _inverse_and_log_det(self, y, condition):
-        return self._recursive(y, condition, "inverse_and_log_det")
+    @property
+    def transformer(self) -> AbstractTransformer:
+        return self.maf.transformer
+
+    @property
+    def shape(self) -> Shape:
+        return self.maf.shape
+
+    @property
+    def out_shape(self) -> Shape:
+        return self.maf.shape
+
+    @property
+    def cond_shape(self) -> Shape | None:
+        return self.maf.cond_shape
+
+    def pieces(self):
+        return (Child(lambda m: m.maf, inverted=True),)

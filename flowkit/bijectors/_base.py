@@ -5,7 +5,7 @@ import abc
 import equinox as eqx
 
 from .._typing import Array, ArrayLike, Float, Scalar, Shape
-from ._checks import check_condition, check_event
+from ._checks import check_condition, check_event, check_shape
 
 
 class AbstractBijector(eqx.Module):
@@ -15,20 +15,30 @@ class AbstractBijector(eqx.Module):
     Batches go through ``jax.vmap`` (or :class:`flowkit.Flow`, which vmaps for you).
 
     Subclasses give:
-        shape: the event shape, a tuple of ints (a static field).
+        shape: the event shape the forward map takes, a tuple of ints (a static field).
+        out_shape: the event shape it returns (and the inverse takes); ``shape`` for the
+            shape-preserving majority (a property returning ``self.shape``), e.g.
+            ``(H/2, W/2, 4C)`` for a squeeze.
         cond_shape: the shape of the condition, or None when unconditional.
         _forward_and_log_det(x, condition): the forward map on a validated event.
         _inverse_and_log_det(y, condition): its inverse.
 
-    A bijector that changes the event shape (e.g. a squeeze) also has an ``out_shape`` field;
-    its inverse expects that shape. The public methods validate shape, dtype and condition,
-    then call those two. A
+    The public methods validate shape, dtype and condition, then call those two. A
     conditional bijector receives ``condition`` of shape ``cond_shape``; an unconditional one
-    receives None.
+    receives None. A bijector made of other bijectors derives from
+    :class:`flowkit.AbstractComposite` instead, which gives both maps from its pieces.
     """
 
     shape: eqx.AbstractVar[Shape]
+    out_shape: eqx.AbstractVar[Shape]
     cond_shape: eqx.AbstractVar[Shape | None]
+
+    def __check_init__(self):
+        owner = type(self).__name__
+        check_shape(owner, "shape", self.shape)
+        check_shape(owner, "out_shape", self.out_shape)
+        if self.cond_shape is not None:
+            check_shape(owner, "cond_shape", self.cond_shape)
 
     @abc.abstractmethod
     def _forward_and_log_det(
@@ -54,9 +64,9 @@ class AbstractBijector(eqx.Module):
     def inverse_and_log_det(
         self, y: ArrayLike, condition: ArrayLike | None = None
     ) -> tuple[Float[Array, "..."], Scalar]:
-        """Map ``y`` (shape ``shape``) back; return ``(x, log|det dx/dy|)``."""
+        """Map ``y`` (shape ``out_shape``) back; return ``(x, log|det dx/dy|)``."""
         name = type(self).__name__ + ".inverse_and_log_det"
-        y = check_event(name, "y", y, getattr(self, "out_shape", self.shape))
+        y = check_event(name, "y", y, self.out_shape)
         condition = check_condition(name, condition, self.cond_shape)
         return self._inverse_and_log_det(y, condition)
 

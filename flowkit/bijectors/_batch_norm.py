@@ -149,3 +149,8 @@ class BatchNorm(AbstractBijector):
         log_scale = self.log_scale.astype(dtype)
         x = (y - self.shift.astype(dtype)) * jnp.exp(log_std - log_scale) + mean.astype(dtype)
         return x, -math.prod(self.shape[:-1]) * jnp.sum(log_scale - log_std)
+
+    @property
+    def out_shape(self) -> Shape:
+        """Shape-preserving: the output event shape is ``shape``."""
+        return self.shape

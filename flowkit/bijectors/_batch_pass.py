@@ -2,15 +2,14 @@
 
 Two layers need a batch rather than one event: :class:`ActNorm` (data-dependent
 initialisation) and :class:`BatchNorm` (running statistics). :func:`batch_pass` walks a model
-in the order data flows: ``Chain`` layers in turn, ``Stack`` layers one after another (each
-stacked layer sees the output of the one before, so each is initialised from its own
-input), ``Invert`` with the direction flipped, and ``MultiScale`` through its transform and
-inner scale. Any other bijector is applied with ``jax.vmap``; one that holds an ActNorm or
-BatchNorm this walk cannot reach raises (register a handler for its type with
-``batch_pass.register``).
+in the order data flows, through the pieces of every composite
+(:class:`flowkit.AbstractComposite`: Chain, Invert, MultiScale, ...); the layers of a
+scan :class:`Stack` that holds such layers run one after another (each stacked layer sees
+the output of the one before, so each is initialised from its own input). Any other
+bijector is applied with ``jax.vmap``; one that holds an ActNorm or BatchNorm inside
+(other than through composites) raises.
 """
 
-import functools
 from dataclasses import dataclass
 
 import equinox as eqx
@@ -21,9 +20,7 @@ from .._typing import Array
 from ._actnorm import ActNorm
 from ._base import AbstractBijector
 from ._batch_norm import BATCH_AXIS, BatchNorm
-from ._chain import Chain
-from ._invert import Invert
-from ._multiscale import MultiScale
+from ._composite import FORWARD, INVERSE, AbstractComposite, run_pieces
 from ._stack import Stack
 
 
@@ -50,88 +47,68 @@ def vmap_apply(bijector: AbstractBijector, x: Array, condition: Array | None, in
     return jax.vmap(method, axis_name=BATCH_AXIS)(x, condition)
 
 
-@functools.singledispatch
 def batch_pass(bijector, x, condition, inverse: bool, ctx: PassContext, path: tuple[int, ...]):
     """``(new_bijector, y, log_det)`` for the batch ``x`` (leading axis) through ``bijector``.
 
     ``path`` holds the indices of the stacked layers being walked (for State updates).
     """
+    if isinstance(bijector, AbstractComposite):
+        return _composite(bijector, x, condition, inverse, ctx, path)
+    if isinstance(bijector, ActNorm):
+        if ctx.init_actnorm:
+            bijector = bijector.initialised(x, inverse)
+        return bijector, *vmap_apply(bijector, x, condition, inverse)
+    if isinstance(bijector, BatchNorm):
+        return _batch_norm(bijector, x, condition, inverse, ctx, path)
     if holds_batch_layers(bijector):
         raise TypeError(
             f"{type(bijector).__name__} holds an ActNorm or BatchNorm, but the batch pass "
-            "(data_init, update_batch_norm_state) cannot see inside it. Register a handler "
-            "with flowkit.bijectors._batch_pass.batch_pass.register, or build the model from "
-            "Chain, Stack, Invert and MultiScale."
+            "(data_init, update_batch_norm_state) cannot see inside it. Build the model from "
+            "composites (Chain, Stack, Invert, MultiScale or your own AbstractComposite)."
         )
     return bijector, *vmap_apply(bijector, x, condition, inverse)
 
 
-@batch_pass.register
-def _chain(bijector: Chain, x, condition, inverse, ctx, path):
-    layers = list(bijector.layers)
-    log_det = jnp.zeros(x.shape[:1], x.dtype)
-    for i in reversed(range(len(layers))) if inverse else range(len(layers)):
-        layers[i], x, ld = batch_pass(layers[i], x, condition, inverse, ctx, path)
-        log_det = log_det + ld
-    return eqx.tree_at(lambda c: c.layers, bijector, tuple(layers)), x, log_det
+def _composite(bijector: AbstractComposite, x, condition, inverse, ctx, path):
+    """Each piece in turn; children (and stacked layers) replaced by what their pass gives."""
+    updates: list = []
+
+    def child(piece, layer, direction, xs):
+        cond = condition if layer.cond_shape is not None else None
+        new, ys, log_det = batch_pass(layer, xs, cond, direction == INVERSE, ctx, path)
+        updates.append((piece.where, new))
+        return ys, log_det
+
+    def scan(piece, stacked, direction, xs):
+        new, ys, log_det = _stacked(piece, stacked, xs, condition, direction, ctx, path)
+        updates.append((piece.where, new))
+        return ys, log_det
+
+    y, log_det = run_pieces(bijector, INVERSE if inverse else FORWARD, x, child, scan)
+    for where, new in updates:
+        bijector = eqx.tree_at(where, bijector, new)
+    return bijector, y, log_det
 
 
-@batch_pass.register
-def _stack(bijector: Stack, x, condition, inverse, ctx, path):
-    if not holds_batch_layers(bijector):
-        return bijector, *vmap_apply(bijector, x, condition, inverse)  # one scan, as usual
-    n = bijector.num_layers
+def _stacked(piece, stacked, x, condition, direction, ctx, path):
+    """A Scan piece: one scan if nothing inside needs the batch, else layer by layer."""
+    cond = condition if stacked.cond_shape is not None else None
+    if not holds_batch_layers(stacked):
+        tmp = Stack(stacked, piece.num_layers, unroll=piece.unroll)
+        return stacked, *vmap_apply(tmp, x, cond, direction == INVERSE)
+    n = piece.num_layers
+    params, static = eqx.partition(stacked, eqx.is_array)
     layers: list = [None] * n
     log_det = jnp.zeros(x.shape[:1], x.dtype)
-    for i in reversed(range(n)) if inverse else range(n):
-        layers[i], x, ld = batch_pass(bijector.layer(i), x, condition, inverse, ctx, path + (i,))
+    for i in reversed(range(n)) if direction == INVERSE else range(n):
+        layer = eqx.combine(jax.tree_util.tree_map(lambda a, i=i: a[i], params), static)
+        layers[i], x, ld = batch_pass(layer, x, cond, direction == INVERSE, ctx, path + (i,))
         log_det = log_det + ld
-    params = [eqx.filter(layer, eqx.is_array) for layer in layers]
-    stacked = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *params)
-    static = eqx.filter(bijector.layers, eqx.is_array, inverse=True)
-    return eqx.tree_at(lambda s: s.layers, bijector, eqx.combine(stacked, static)), x, log_det
+    arrays = [eqx.filter(layer, eqx.is_array) for layer in layers]
+    restacked = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *arrays)
+    return eqx.combine(restacked, static), x, log_det
 
 
-@batch_pass.register
-def _invert(bijector: Invert, x, condition, inverse, ctx, path):
-    inner, y, log_det = batch_pass(bijector.bijector, x, condition, not inverse, ctx, path)
-    return eqx.tree_at(lambda b: b.bijector, bijector, inner), y, log_det
-
-
-@batch_pass.register
-def _multiscale(bijector: MultiScale, x, condition, inverse, ctx, path):
-    n = x.shape[0]
-    transform, inner = bijector.transform, bijector.inner
-    if not inverse:
-        transform, h, log_det = batch_pass(transform, x, condition, False, ctx, path)
-        if inner is not None:
-            kept, factored = bijector.split(h)
-            inner, kept, ld = batch_pass(inner, kept, condition, False, ctx, path)
-            h, log_det = jnp.concatenate([kept, factored], axis=-1), log_det + ld
-        y = h.reshape((n,) + bijector.shape)
-    else:
-        h = x.reshape((n,) + bijector.hidden_shape)
-        log_det = jnp.zeros((n,), x.dtype)
-        if inner is not None:
-            kept, factored = bijector.split(h)
-            inner, kept, log_det = batch_pass(inner, kept, condition, True, ctx, path)
-            h = jnp.concatenate([kept, factored], axis=-1)
-        transform, y, ld = batch_pass(transform, h, condition, True, ctx, path)
-        log_det = log_det + ld
-    new = eqx.tree_at(lambda m: m.transform, bijector, transform)
-    if inner is not None:
-        new = eqx.tree_at(lambda m: m.inner, new, inner)
-    return new, y, log_det
-
-
-@batch_pass.register
-def _actnorm(bijector: ActNorm, x, condition, inverse, ctx, path):
-    if ctx.init_actnorm:
-        bijector = bijector.initialised(x, inverse)
-    return bijector, *vmap_apply(bijector, x, condition, inverse)
-
-
-@batch_pass.register
 def _batch_norm(bijector: BatchNorm, x, condition, inverse, ctx, path):
     y, log_det = vmap_apply(bijector, x, condition, inverse)  # raises for a training inverse
     if not bijector.inference and ctx.state is not None:

@@ -7,12 +7,26 @@ import jax.numpy as jnp
 
 from .._typing import Array, ArrayLike, Shape
 
+_HALF = ("float16", "bfloat16")
+
+
+def check_shape(owner: str, name: str, shape) -> None:
+    """Raise unless ``shape`` is a tuple of non-negative ints (e.g. ``(3,)``, not ``3``)."""
+    if not isinstance(shape, tuple) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise TypeError(
+            f"{owner}: {name} must be a tuple of non-negative ints, e.g. (3,) or (28, 28, 1); "
+            f"got {shape!r}."
+        )
+
 
 def check_event(owner: str, name: str, value: ArrayLike, shape: Shape) -> Array:
     """Return ``value`` as a floating-point array of exactly ``shape``, or raise.
 
     Raises:
-        TypeError: ``value`` is not floating point (integer images must be dequantized first).
+        TypeError: ``value`` is not float32/float64 (integer images must be dequantized
+            first; half precision is refused).
         ValueError: ``value`` does not have the event shape.
     """
     value = jnp.asarray(value)
@@ -20,6 +34,12 @@ def check_event(owner: str, name: str, value: ArrayLike, shape: Shape) -> Array:
         raise TypeError(
             f"{owner}: expected a floating-point array for {name}; got dtype {value.dtype}. "
             "Convert it first, e.g. x.astype(jnp.float32) (dequantize integer pixels)."
+        )
+    if value.dtype.name in _HALF:
+        raise TypeError(
+            f"{owner}: expected float32 or float64 for {name}; got {value.dtype.name}. Half "
+            "precision is not supported (log-determinants lose too much precision); cast "
+            "with x.astype(jnp.float32)."
         )
     if value.shape != tuple(shape):
         raise ValueError(

@@ -54,6 +54,11 @@ class InvertibleConv1x1(AbstractBijector):
         inverse = jnp.linalg.inv(self.weight).astype(y.dtype)
         return y @ inverse.T, -self._log_det(y.dtype)
 
+    @property
+    def out_shape(self) -> Shape:
+        """Shape-preserving: the output event shape is ``shape``."""
+        return self.shape
+
 
 class InvertibleConv1x1LU(AbstractBijector):
     """The 1x1 convolution with ``W = P L (U + diag(sign * exp(log_s)))`` (Glow's LU form).
@@ -110,3 +115,8 @@ class InvertibleConv1x1LU(AbstractBijector):
         z = jax.scipy.linalg.solve_triangular(lower, rows, lower=True, unit_diagonal=True)
         x = jax.scipy.linalg.solve_triangular(upper, z, lower=False)
         return x.T.reshape(self.shape), -self._log_det(y.dtype)
+
+    @property
+    def out_shape(self) -> Shape:
+        """Shape-preserving: the output event shape is ``shape``."""
+        return self.shape

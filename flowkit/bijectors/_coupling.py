@@ -129,6 +129,11 @@ class Coupling(AbstractBijector):
         moved, log_deriv = self.transformer.inverse_and_log_det(moved, params)
         return self._merge(kept, moved), jnp.sum(log_deriv)
 
+    @property
+    def out_shape(self) -> Shape:
+        """Shape-preserving: the output event shape is ``shape``."""
+        return self.shape
+
 
 def _mlp_coupling(
     mask, transformer, key, width, depth, activation, cond_shape

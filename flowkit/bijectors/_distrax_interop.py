@@ -35,6 +35,11 @@ class FromDistrax(AbstractBijector):
         x, log_det = self.bijector.inverse_and_log_det(y)
         return x, jnp.sum(log_det)
 
+    @property
+    def out_shape(self) -> Shape:
+        """Shape-preserving: the output event shape is ``shape``."""
+        return self.shape
+
 
 class ToDistrax(distrax.Bijector):
     """A flowkit bijector as a ``distrax.Bijector`` (so ``distrax.Transformed`` accepts it).

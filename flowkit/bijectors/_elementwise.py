@@ -33,6 +33,11 @@ class AbstractElementwise(AbstractBijector):
         x, log_deriv = self._elementwise_inverse(y)
         return x, jnp.sum(log_deriv)
 
+    @property
+    def out_shape(self) -> Shape:
+        """Shape-preserving: the output event shape is ``shape``."""
+        return self.shape
+
 
 class Identity(AbstractElementwise):
     """``y = x``; log-determinant 0."""

@@ -29,7 +29,7 @@ class EmbedCondition(AbstractBijector):
                 f"EmbedCondition: {type(bijector).__name__} is unconditional (cond_shape=None); "
                 "build it with a cond_shape (the embedding size) to embed a condition."
             )
-        if tuple(getattr(bijector, "out_shape", bijector.shape)) != tuple(bijector.shape):
+        if tuple(bijector.out_shape) != tuple(bijector.shape):
             raise ValueError("EmbedCondition supports shape-preserving bijectors only.")
         embed_size = int(np.prod(bijector.cond_shape))
         self.bijector = bijector
@@ -47,3 +47,8 @@ class EmbedCondition(AbstractBijector):
 
     def _inverse_and_log_det(self, y, condition):
         return self.bijector.inverse_and_log_det(y, self._embed(condition))
+
+    @property
+    def out_shape(self) -> Shape:
+        """Shape-preserving: the output event shape is ``shape``."""
+        return self.shape

@@ -7,7 +7,9 @@ other layer falls back to storing its input (rematerialisation), which is always
 
 The declaration is explicit and conservative: a layer type counts only if it is registered
 here (exact type, not subclasses), so an unknown or user-written layer is never rebuilt.
-Register your own with :func:`register_exact_inverse`.
+Register your own with :func:`register_exact_inverse`. A composite
+(:class:`flowkit.AbstractComposite`) needs no registration: it is exact when all its
+children are (its plumbing always is).
 """
 
 from collections.abc import Callable
@@ -15,17 +17,15 @@ from collections.abc import Callable
 from ._actnorm import ActNorm
 from ._autoregressive import InverseAutoregressive, MaskedAutoregressive
 from ._batch_norm import BatchNorm
-from ._chain import Chain
+from ._composite import AbstractComposite, AbstractPlumbing, children
 from ._conv1x1 import InvertibleConv1x1, InvertibleConv1x1LU
 from ._coupling import Coupling
 from ._elementwise import Affine, Exp, Identity, LeakyReLU, Logit, Scale, Sigmoid, Softplus, Tanh
 from ._embed import EmbedCondition
-from ._invert import Invert
 from ._logit_preprocess import LogitPreprocess
 from ._permute import Permute, Reverse
 from ._spline import RationalQuadraticSplineTransformer
 from ._squeeze import Squeeze
-from ._stack import Stack
 from ._transformers import AdditiveTransformer, AffineTransformer, SoftplusAffineTransformer
 
 Rule = bool | Callable[[object], bool]
@@ -48,15 +48,15 @@ def has_exact_cheap_inverse(layer: object) -> bool:
 
     False for unregistered types: such a layer's input is stored instead of rebuilt.
     """
+    if isinstance(layer, AbstractPlumbing):
+        return True
+    if isinstance(layer, AbstractComposite) and type(layer) not in _RULES:
+        return all(has_exact_cheap_inverse(child) for child in children(layer))
     rule = _RULES.get(type(layer), False)
     return bool(rule(layer)) if callable(rule) else bool(rule)
 
 
-def _all_layers_exact(chain) -> bool:
-    return all(has_exact_cheap_inverse(layer) for layer in chain.layers)
-
-
-def _inner_exact(wrapper) -> bool:  # Invert, EmbedCondition: as exact as what they wrap
+def _inner_exact(wrapper) -> bool:  # EmbedCondition: as exact as what it wraps
     return has_exact_cheap_inverse(wrapper.bijector)
 
 
@@ -64,10 +64,6 @@ def _transformer_exact(coupling) -> bool:
     # The conditioner sees the same kept entries in both directions, so a coupling is as
     # exact as its transformer.
     return has_exact_cheap_inverse(coupling.transformer)
-
-
-def _stack_exact(stack) -> bool:
-    return has_exact_cheap_inverse(stack.layers)
 
 
 def _batch_norm_exact(layer) -> bool:
@@ -110,8 +106,5 @@ for _cls in (
 ):
     register_exact_inverse(_cls, False)
 register_exact_inverse(Coupling, _transformer_exact)
-register_exact_inverse(Chain, _all_layers_exact)
-register_exact_inverse(Stack, _stack_exact)
-register_exact_inverse(Invert, _inner_exact)
 register_exact_inverse(EmbedCondition, _inner_exact)
 register_exact_inverse(BatchNorm, _batch_norm_exact)

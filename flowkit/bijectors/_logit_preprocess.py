@@ -46,3 +46,8 @@ class LogitPreprocess(AbstractBijector):
         log_deriv = -jax.nn.softplus(-y) - jax.nn.softplus(y)
         scale = math.prod(self.shape) * math.log1p(-2.0 * self.alpha)
         return x, jnp.sum(log_deriv) - scale
+
+    @property
+    def out_shape(self) -> Shape:
+        """Shape-preserving: the output event shape is ``shape``."""
+        return self.shape

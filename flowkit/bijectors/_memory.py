@@ -5,10 +5,9 @@ import jax.numpy as jnp
 
 from .._typing import Array, ArrayLike, Float, Shape
 from ._base import AbstractBijector
-from ._batch_pass import batch_pass
-from ._exact_inverse import has_exact_cheap_inverse, register_exact_inverse
+from ._composite import AbstractComposite, Child
 from ._invertible_backprop import invertible_apply, remat_apply
-from ._segments import FORWARD, INVERSE, apply_layer, flatten_layers, segments
+from ._segments import FORWARD, INVERSE, apply_layer, segments
 
 MEMORY_MODES = ("standard", "remat", "invertible")
 
@@ -26,7 +25,7 @@ def check_memory_mode(owner: str, memory: str, anchor_every: int | None = None) 
         )
 
 
-class MemoryMode(AbstractBijector):
+class MemoryMode(AbstractComposite):
     """``bijector`` with the same maps and gradients, differentiated in a chosen way.
 
     ``memory``:
@@ -42,7 +41,8 @@ class MemoryMode(AbstractBijector):
     Memory is saved over a whole batch: :class:`flowkit.Flow` hands its batch to
     :func:`apply_to_batch`. Called on one event (or under a user's ``jax.vmap``) the wrapper
     still gives correct gradients, but per-example parameter cotangents are then formed,
-    so use a Flow (or :func:`apply_to_batch`) for training.
+    so use a Flow (or :func:`apply_to_batch`) for training. As a composite of its one
+    child, data-dependent initialisation and invertible backprop see through it.
     """
 
     bijector: AbstractBijector
@@ -62,7 +62,7 @@ class MemoryMode(AbstractBijector):
         self.memory = memory
         self.anchor_every = anchor_every
         self.shape = tuple(bijector.shape)
-        self.out_shape = tuple(getattr(bijector, "out_shape", bijector.shape))
+        self.out_shape = tuple(bijector.out_shape)
         self.cond_shape = bijector.cond_shape
 
     def apply_batch(
@@ -78,6 +78,9 @@ class MemoryMode(AbstractBijector):
         if self.memory == "remat":
             return remat_apply(self.bijector, method, xs, conditions)
         return apply_layer(self.bijector, method, xs, conditions)
+
+    def pieces(self):
+        return (Child(lambda m: m.bijector),)
 
     def _one(self, method, x, condition):
         ys, log_det = self.apply_batch(
@@ -174,18 +177,3 @@ def wrap_memory(
 def _name(layer) -> str:
     inner = getattr(layer, "layer", None)  # OnFirst: name the layer it wraps
     return type(layer).__name__ if inner is None else _name(inner)
-
-
-@flatten_layers.register
-def _flatten_memory_mode(bijector: MemoryMode, method):
-    return flatten_layers(bijector.bijector, method)
-
-
-register_exact_inverse(MemoryMode, lambda m: has_exact_cheap_inverse(m.bijector))  # type: ignore[attr-defined]
-
-
-@batch_pass.register
-def _batch_pass_memory_mode(bijector: MemoryMode, x, condition, inverse, ctx, path):
-    """data_init and batch-norm state updates see through the wrapper."""
-    inner, y, log_det = batch_pass(bijector.bijector, x, condition, inverse, ctx, path)
-    return eqx.tree_at(lambda m: m.bijector, bijector, inner), y, log_det

@@ -3,19 +3,21 @@
 import math
 
 import equinox as eqx
-import jax.numpy as jnp
 
 from .._typing import Array, Shape
 from ._base import AbstractBijector
-from ._chain import call_layer, common_cond_shape
+from ._composite import (
+    AbstractComposite,
+    Child,
+    MergeChannels,
+    Reshape,
+    SplitChannels,
+    common_cond_shape,
+)
 from ._squeeze import image_shape_error
 
 
-def _out_shape(bijector: AbstractBijector) -> Shape:
-    return tuple(getattr(bijector, "out_shape", bijector.shape))
-
-
-class MultiScale(AbstractBijector):
+class MultiScale(AbstractComposite):
     """One scale of a multi-scale flow, written in the density direction (image to latent).
 
     ``transform`` (e.g. ``Chain([Squeeze(...), steps])``) maps the image ``x`` of ``shape``
@@ -35,7 +37,7 @@ class MultiScale(AbstractBijector):
     cond_shape: Shape | None = eqx.field(static=True)
 
     def __init__(self, transform: AbstractBijector, inner: AbstractBijector | None = None):
-        shape, hidden = tuple(transform.shape), _out_shape(transform)
+        shape, hidden = tuple(transform.shape), tuple(transform.out_shape)
         error = image_shape_error("MultiScale", hidden)
         if error:
             raise ValueError(error + " (the output shape of transform)")
@@ -46,11 +48,11 @@ class MultiScale(AbstractBijector):
             )
         if inner is not None:
             want = hidden[:2] + (hidden[2] // 2,)
-            if tuple(inner.shape) != want or _out_shape(inner) != want:
+            if tuple(inner.shape) != want or tuple(inner.out_shape) != want:
                 raise ValueError(
                     f"MultiScale: inner must map the kept half {want} of transform's output "
                     f"{hidden} to itself; got {type(inner).__name__} from {tuple(inner.shape)} "
-                    f"to {_out_shape(inner)}."
+                    f"to {tuple(inner.out_shape)}."
                 )
         self.transform = transform
         self.inner = inner
@@ -60,7 +62,7 @@ class MultiScale(AbstractBijector):
     @property
     def hidden_shape(self) -> Shape:
         """The shape ``(H', W', C')`` of ``transform``'s output."""
-        return _out_shape(self.transform)
+        return tuple(self.transform.out_shape)
 
     @property
     def num_kept(self) -> int:
@@ -68,24 +70,24 @@ class MultiScale(AbstractBijector):
         c = self.hidden_shape[2]
         return c if self.inner is None else c // 2
 
-    def _forward_and_log_det(self, x, condition):
-        h, log_det = call_layer(self.transform, "forward_and_log_det", x, condition)
-        if self.inner is not None:
-            kept, factored = self.split(h)
-            kept, ld = call_layer(self.inner, "forward_and_log_det", kept, condition)
-            h, log_det = jnp.concatenate([kept, factored], axis=-1), log_det + ld
-        return h.reshape(self.shape), log_det
-
-    def _inverse_and_log_det(self, y, condition):
-        h = y.reshape(self.hidden_shape)
-        log_det = jnp.zeros((), y.dtype)
-        if self.inner is not None:
-            kept, factored = self.split(h)
-            kept, log_det = call_layer(self.inner, "inverse_and_log_det", kept, condition)
-            h = jnp.concatenate([kept, factored], axis=-1)
-        x, ld = call_layer(self.transform, "inverse_and_log_det", h, condition)
-        return x, log_det + ld
+    @property
+    def out_shape(self) -> Shape:
+        return self.shape
 
     def split(self, h: Array) -> tuple[Array, Array]:
-        """``h`` (with any leading batch axes) into its kept and factored-out channels."""
+        """``h (..., H', W', C')`` -> ``(kept (..., num_kept), factored (..., C' - num_kept))``."""
         return h[..., : self.num_kept], h[..., self.num_kept :]
+
+    def pieces(self):
+        transform = Child(lambda m: m.transform)
+        reshape = Reshape(self.hidden_shape, self.shape)
+        if self.inner is None:
+            return (transform, reshape)
+        inner = Child(lambda m: m.inner)
+        return (
+            transform,
+            SplitChannels(self.num_kept),
+            inner,
+            MergeChannels(self.num_kept),
+            reshape,
+        )

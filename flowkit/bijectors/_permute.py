@@ -55,6 +55,11 @@ class Permute(AbstractBijector):
         x = y.reshape(-1)[self.inverse_permutation].reshape(self.shape)
         return x, jnp.zeros((), y.dtype)
 
+    @property
+    def out_shape(self) -> Shape:
+        """Shape-preserving: the output event shape is ``shape``."""
+        return self.shape
+
 
 def random_permutation(key: PRNGKeyArray, shape: Shape) -> Permute:
     """A :class:`Permute` with a uniformly random permutation of the event's entries."""
@@ -66,10 +71,19 @@ class Reverse(AbstractBijector):
     """Reverse the order of the event's entries (flattened, last index first)."""
 
     shape: Shape = eqx.field(static=True)
-    cond_shape: None = eqx.field(static=True, default=None)
+    cond_shape: None = eqx.field(static=True)
+
+    def __init__(self, shape: Shape):
+        self.shape = tuple(shape)
+        self.cond_shape = None
 
     def _forward_and_log_det(self, x, condition):
         return x.reshape(-1)[::-1].reshape(self.shape), jnp.zeros((), x.dtype)
 
     def _inverse_and_log_det(self, y, condition):
         return y.reshape(-1)[::-1].reshape(self.shape), jnp.zeros((), y.dtype)
+
+    @property
+    def out_shape(self) -> Shape:
+        """Shape-preserving: the output event shape is ``shape``."""
+        return self.shape

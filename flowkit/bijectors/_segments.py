@@ -3,10 +3,9 @@
 A *segment* is ``blocks x steps`` applications of one *step*: a tuple of layers applied
 in turn, each in its own direction, whose array leaves carry leading ``(blocks, steps)``
 axes (a segment of one unstacked layer has no such axes). A :class:`Stack` becomes one
-segment (its layers stay stacked: one scan, whatever the depth); :class:`Chain` and
-:class:`Invert` dissolve into their layers; any other layer is a segment of one step of one
-layer. Register how a composite of your own dissolves with
-``flatten_layers.register`` (see the handlers below).
+segment (its layers stay stacked: one scan, whatever the depth); every other composite
+(:class:`flowkit.AbstractComposite`: Chain, Invert, MultiScale, ...) dissolves into its
+pieces; any other layer is a segment of one step of one layer.
 
 The value flowing from layer to layer is an array, or a tuple when a multi-scale model has
 set channels aside (see :class:`OnFirst`).
@@ -14,7 +13,7 @@ set channels aside (see :class:`OnFirst`).
 
 import abc
 import functools
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import equinox as eqx
 import jax
@@ -23,19 +22,20 @@ import jax.numpy as jnp
 from .._typing import Array
 from ._base import AbstractBijector
 from ._batch_norm import BATCH_AXIS
-from ._chain import Chain, call_layer
+from ._composite import (
+    FORWARD,
+    INVERSE,
+    AbstractComposite,
+    AbstractPlumbing,
+    Child,
+    Scan,
+    call_layer,
+    iter_pieces,
+    opposite,
+)
 from ._exact_inverse import has_exact_cheap_inverse, register_exact_inverse
-from ._invert import Invert
-from ._multiscale import MultiScale
-from ._stack import Stack
 
-FORWARD = "forward_and_log_det"
-INVERSE = "inverse_and_log_det"
-
-
-def opposite(method: str) -> str:
-    """The other direction: ``inverse_and_log_det`` for ``forward_and_log_det`` and back."""
-    return INVERSE if method == FORWARD else FORWARD
+__all__ = ["FORWARD", "INVERSE", "opposite"]
 
 
 class Flat(NamedTuple):
@@ -60,36 +60,40 @@ class SegmentSpec(NamedTuple):
     reverse: bool  # scan the layer axes backwards
 
 
-@functools.singledispatch
 def flatten_layers(bijector, method: str) -> list[Flat]:
-    """``bijector`` applied in direction ``method``, as pieces in the order they run."""
-    return [Flat(((bijector, method),), None, False)]
+    """``bijector`` applied in direction ``method``, as pieces in the order they run.
 
-
-@flatten_layers.register
-def _chain(bijector: Chain, method):
-    layers = bijector.layers if method == FORWARD else bijector.layers[::-1]
-    return [piece for layer in layers for piece in flatten_layers(layer, method)]
-
-
-@flatten_layers.register
-def _invert(bijector: Invert, method):
-    return flatten_layers(bijector.bijector, opposite(method))
+    A composite dissolves into its pieces (a :class:`Scan` stays one stacked piece);
+    the pieces between a ``SplitChannels`` and its ``MergeChannels`` act on the active part
+    of a tuple value, so they are wrapped in :class:`OnFirst`.
+    """
+    if not isinstance(bijector, AbstractComposite):
+        return [Flat(((bijector, method),), None, False)]
+    flats: list[Flat] = []
+    depth = 0
+    for piece, direction in iter_pieces(bijector, method):
+        if isinstance(piece, AbstractPlumbing):
+            change = piece.depth_change(direction)
+            flats += _on_first([Flat(((piece, direction),), None, False)], depth + min(change, 0))
+            depth += change
+        elif isinstance(piece, Scan):
+            step = _step_layers(piece.where(bijector), direction)
+            flats += _on_first([Flat(step, piece.num_layers, direction == INVERSE)], depth)
+        else:
+            flats += _on_first(flatten_layers(piece.where(bijector), direction), depth)
+    return flats
 
 
 def _step_layers(layer, method) -> tuple[tuple[object, str], ...]:
-    """The layers of one Stack step in the order they run (Chains and Inverts dissolved)."""
-    if isinstance(layer, Chain):
-        layers = layer.layers if method == FORWARD else layer.layers[::-1]
-        return tuple(pair for sub in layers for pair in _step_layers(sub, method))
-    if isinstance(layer, Invert):
-        return _step_layers(layer.bijector, opposite(method))
+    """The layers of one Stack step in the order they run (composites of plain children
+    dissolved; the step's leaves carry the layer axis, so nothing may change shape)."""
+    if isinstance(layer, AbstractComposite) and all(isinstance(p, Child) for p in layer.pieces()):
+        return tuple(
+            pair
+            for piece, direction in iter_pieces(layer, method)
+            for pair in _step_layers(cast(Child, piece).where(layer), direction)
+        )
     return ((layer, method),)
-
-
-@flatten_layers.register
-def _stack(bijector: Stack, method):
-    return [Flat(_step_layers(bijector.layers, method), bijector.num_layers, method == INVERSE)]
 
 
 def map_arrays(fn, module):
@@ -159,6 +163,10 @@ def apply_layer(layer, method: str, xs, cs: Array | None):
     """
     if isinstance(layer, AbstractBatchLayer):
         return layer.apply_batch(method, xs, cs)
+    if isinstance(layer, AbstractPlumbing):
+        n = jax.tree_util.tree_leaves(xs)[0].shape[0]
+        dtype = jax.tree_util.tree_leaves(xs)[0].dtype
+        return layer.apply(method, xs), jnp.zeros((n,), dtype)
     return jax.vmap(lambda x, c: call_layer(layer, method, x, c), axis_name=BATCH_AXIS)(xs, cs)
 
 
@@ -167,7 +175,7 @@ class OnFirst(AbstractBatchLayer):
 
     Multi-scale models set channels aside at each scale; flattened, the value flowing
     between layers becomes ``(active, set_aside)`` and the inner scale's layers act on
-    ``active`` only.
+    ``active`` only. (Plumbing that puts channels back acts on the tuple itself.)
     """
 
     layer: object
@@ -180,50 +188,11 @@ class OnFirst(AbstractBatchLayer):
 register_exact_inverse(OnFirst, lambda w: has_exact_cheap_inverse(w.layer))  # type: ignore[attr-defined]
 
 
-class SplitChannels(AbstractBatchLayer):
-    """Forward: ``h -> (h[..., :num_kept], h[..., num_kept:])``; inverse: concatenate back."""
-
-    num_kept: int = eqx.field(static=True)
-
-    def apply_batch(self, method, xs, cs):
-        if method == FORWARD:
-            ys = (xs[..., : self.num_kept], xs[..., self.num_kept :])
-            return ys, jnp.zeros(xs.shape[:1], xs.dtype)
-        kept, aside = xs
-        return jnp.concatenate([kept, aside], axis=-1), jnp.zeros(kept.shape[:1], kept.dtype)
-
-
-class Reshape(AbstractBatchLayer):
-    """Forward: each event from ``in_shape`` to ``out_shape``; inverse: back."""
-
-    in_shape: tuple[int, ...] = eqx.field(static=True)
-    out_shape: tuple[int, ...] = eqx.field(static=True)
-
-    def apply_batch(self, method, xs, cs):
-        shape = self.out_shape if method == FORWARD else self.in_shape
-        return xs.reshape(xs.shape[:1] + shape), jnp.zeros(xs.shape[:1], xs.dtype)
-
-
-for _cls in (SplitChannels, Reshape):
-    register_exact_inverse(_cls)
-
-
-def _on_first(pieces: list[Flat]) -> list[Flat]:
-    wrap = lambda p: tuple((OnFirst(layer), m) for layer, m in p.step)  # noqa: E731
-    return [Flat(wrap(p), p.num_steps, p.reverse) for p in pieces]
-
-
-@flatten_layers.register
-def _multiscale(bijector: MultiScale, method):
-    """transform, then (kept, set aside) with ``inner`` on the kept channels, then reshape."""
-    middle: list[Flat] = []
-    if bijector.inner is not None:
-        split = SplitChannels(bijector.num_kept)
-        middle = [Flat(((split, FORWARD),), None, False)]
-        middle += _on_first(flatten_layers(bijector.inner, method))
-        middle += [Flat(((split, INVERSE),), None, False)]
-    reshape = Flat(((Reshape(bijector.hidden_shape, bijector.shape), method),), None, False)
-    transform = flatten_layers(bijector.transform, method)
-    if method == FORWARD:
-        return transform + middle + [reshape]
-    return [reshape] + middle + transform
+def _on_first(pieces: list[Flat], depth: int) -> list[Flat]:
+    """``pieces`` acting ``depth`` levels into a tuple value (see :class:`OnFirst`)."""
+    for _ in range(depth):
+        pieces = [
+            Flat(tuple((OnFirst(layer), m) for layer, m in p.step), p.num_steps, p.reverse)
+            for p in pieces
+        ]
+    return pieces

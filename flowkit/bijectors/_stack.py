@@ -7,67 +7,91 @@ from collections.abc import Callable
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 
-from .._typing import Array, PRNGKeyArray, Shape
+from .._typing import PRNGKeyArray, Shape
 from ._base import AbstractBijector
-from ._chain import call_layer
+from ._composite import AbstractComposite, Scan
 
 
-class Stack(AbstractBijector):
+def _check_unroll(unroll) -> None:
+    if isinstance(unroll, bool) or (isinstance(unroll, int) and unroll >= 1):
+        return
+    raise ValueError(
+        f"Stack: unroll must be a positive int (layers per loop iteration) or True (no loop); "
+        f"got {unroll!r}."
+    )
+
+
+def _check_stacked(layers: AbstractBijector, num_layers: int) -> None:
+    """Raise unless every array leaf of ``layers`` has a leading axis of ``num_layers``."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(eqx.filter(layers, eqx.is_array)):
+        if leaf.ndim == 0 or leaf.shape[0] != num_layers:
+            raise ValueError(
+                f"Stack: expected stacked layers, every array leaf with a leading axis of "
+                f"num_layers={num_layers}; {type(layers).__name__}"
+                f"{jax.tree_util.keystr(path)} has shape {leaf.shape}. Build them with "
+                "Stack.from_factory(key, make_layer, num_layers), or use Chain for a list of "
+                "ordinary layers."
+            )
+
+
+class Stack(AbstractComposite):
     """``num_layers`` copies of one layer structure with their own parameters, applied in order.
 
     Build with :meth:`Stack.from_factory`, which calls ``make_layer(key)`` under
     ``eqx.filter_vmap`` so each array leaf gains a leading layer axis. Forward runs layer 0
-    first; the inverse scans in reverse. Layers must preserve the event shape.
+    first; the inverse scans in reverse. Layers must preserve the event shape. ``unroll``
+    is ``jax.lax.scan``'s: layers per loop iteration (``True``: all, no loop), trading
+    compile time for speed.
     """
 
     layers: AbstractBijector  # every array leaf has a leading axis of length num_layers
     num_layers: int = eqx.field(static=True)
+    unroll: int | bool = eqx.field(static=True)
     shape: Shape = eqx.field(static=True)
     cond_shape: Shape | None = eqx.field(static=True)
 
-    def __init__(self, layers: AbstractBijector, num_layers: int):
-        if tuple(getattr(layers, "out_shape", layers.shape)) != tuple(layers.shape):
-            raise ValueError("Stack needs shape-preserving layers; use Chain otherwise.")
+    def __init__(self, layers: AbstractBijector, num_layers: int, *, unroll: int | bool = 1):
+        if not isinstance(layers, AbstractBijector):
+            raise TypeError(f"Stack: expected a flowkit bijector; got {type(layers).__name__}.")
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"Stack needs num_layers >= 1; got {num_layers!r}.")
+        if tuple(layers.out_shape) != tuple(layers.shape):
+            raise ValueError(
+                f"Stack needs shape-preserving layers; {type(layers).__name__} maps "
+                f"{tuple(layers.shape)} to {tuple(layers.out_shape)}. Use Chain instead."
+            )
+        _check_unroll(unroll)
+        _check_stacked(layers, num_layers)
         self.layers = layers
         self.num_layers = num_layers
+        self.unroll = unroll
         self.shape = tuple(layers.shape)
         self.cond_shape = layers.cond_shape
+
+    @property
+    def out_shape(self) -> Shape:
+        return self.shape
 
     @classmethod
     def from_factory(
         cls,
-        make_layer: Callable[[PRNGKeyArray], AbstractBijector],
         key: PRNGKeyArray,
+        make_layer: Callable[[PRNGKeyArray], AbstractBijector],
         num_layers: int,
+        *,
+        unroll: int | bool = 1,
     ) -> "Stack":
         """Stack ``num_layers`` layers built by ``make_layer(key)`` with independent keys."""
-        if num_layers < 1:
-            raise ValueError(f"Stack needs num_layers >= 1; got {num_layers}.")
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"Stack needs num_layers >= 1; got {num_layers!r}.")
         keys = jax.random.split(key, num_layers)
-        return cls(eqx.filter_vmap(make_layer)(keys), num_layers)
+        return cls(eqx.filter_vmap(make_layer)(keys), num_layers, unroll=unroll)
 
     def layer(self, i: int) -> AbstractBijector:
         """Layer ``i`` as an ordinary (unstacked) bijector."""
         params, static = eqx.partition(self.layers, eqx.is_array)
         return eqx.combine(jax.tree_util.tree_map(lambda a: a[i], params), static)
 
-    def _scan(self, method: str, x: Array, condition: Array | None, reverse: bool):
-        params, static = eqx.partition(self.layers, eqx.is_array)
-
-        def step(carry, layer_params):
-            z, log_det = carry
-            layer = eqx.combine(layer_params, static)
-            z, ld = call_layer(layer, method, z, condition)
-            return (z, log_det + ld), None
-
-        init = (x, jnp.zeros((), x.dtype))
-        (z, log_det), _ = jax.lax.scan(step, init, params, reverse=reverse)
-        return z, log_det
-
-    def _forward_and_log_det(self, x, condition):
-        return self._scan("forward_and_log_det", x, condition, reverse=False)
-
-    def _inverse_and_log_det(self, y, condition):
-        return self._scan("inverse_and_log_det", y, condition, reverse=True)
+    def pieces(self):
+        return (Scan(lambda s: s.layers, self.num_layers, self.unroll),)

@@ -5,6 +5,8 @@ walked in its density direction (data to latent, the bijector's inverse); a bije
 on its own is walked forward.
 """
 
+from typing import TypeVar, cast
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -14,6 +16,8 @@ from ..bijectors._base import AbstractBijector
 from ..bijectors._batch_norm import BatchNorm
 from ..bijectors._batch_pass import PassContext, batch_pass
 from ._flow import Flow
+
+Model = TypeVar("Model", Flow, AbstractBijector)
 
 
 def _run(owner: str, model, batch, condition, ctx: PassContext):
@@ -25,7 +29,7 @@ def _run(owner: str, model, batch, condition, ctx: PassContext):
     else:
         raise TypeError(f"{owner}: expected a Flow or a bijector; got {type(model).__name__}.")
     batch = jnp.asarray(batch)
-    event = tuple(getattr(bijector, "out_shape", bijector.shape) if inverse else bijector.shape)
+    event = tuple(bijector.out_shape if inverse else bijector.shape)
     if batch.ndim != len(event) + 1 or tuple(batch.shape[1:]) != event:
         raise ValueError(
             f"{owner}: expected a batch of shape (N, {', '.join(map(str, event))}); got shape "
@@ -41,14 +45,16 @@ def _run(owner: str, model, batch, condition, ctx: PassContext):
     return eqx.tree_at(lambda f: f.bijector, model, new) if isinstance(model, Flow) else new
 
 
-def data_init(model, batch: Float[Array, "N ..."], condition: ArrayLike | None = None):
+def data_init(
+    model: Model, batch: Float[Array, "N ..."], condition: ArrayLike | None = None
+) -> Model:
     """A copy of ``model`` (a Flow or bijector) whose ActNorm layers are initialised on
     ``batch``: each maps its own input (the batch as it arrives there) to zero mean and unit
     variance per channel. Layers are visited in data order through any nesting, including
     the layers of a ``Stack`` one by one. ``condition``: one shared or one per example.
     Compiled once per model structure and batch shape (``eqx.filter_jit``).
     """
-    return _data_init(model, batch, condition)
+    return cast(Model, _data_init(model, batch, condition))
 
 
 @eqx.filter_jit

@@ -41,7 +41,7 @@ def coupling_stack(
     key, last_key = jax.random.split(key)
     layers: list[AbstractBijector] = []
     if num_layers >= 2:
-        layers.append(Stack.from_factory(pair, key, num_layers // 2))
+        layers.append(Stack.from_factory(key, pair, num_layers // 2))
     if num_layers % 2:
         layers.append(make_coupling(masks[0], last_key))
     return layers[0] if len(layers) == 1 else Chain(layers)

@@ -91,7 +91,7 @@ def autoregressive_stack(
         perm = Reverse((dim,)) if permutation == "reverse" else random_permutation(k_perm, (dim,))
         return Chain([layer, perm])
 
-    return Stack.from_factory(make_layer, key, num_layers)
+    return Stack.from_factory(key, make_layer, num_layers)
 
 
 @flow_factory

@@ -78,7 +78,7 @@ def _alternating(make: Callable, masks, num_layers: int, key: PRNGKeyArray) -> A
     k_pairs, k_last = jax.random.split(key)
     pairs = num_layers // 2
     if pairs >= 2:
-        layers = [Stack.from_factory(pair, k_pairs, pairs)]
+        layers = [Stack.from_factory(k_pairs, pair, pairs)]
     else:
         layers = [pair(k_pairs)] if pairs else []
     if num_layers % 2:
@@ -228,7 +228,7 @@ def glow(
         k_steps, k_inner = jax.random.split(k)
         squeeze = Squeeze(shape)
         s = squeeze.out_shape
-        steps = Stack.from_factory(lambda kk: step(s, kk), k_steps, blocks_per_scale)
+        steps = Stack.from_factory(k_steps, lambda kk: step(s, kk), blocks_per_scale)
         if level == num_scales - 1:
             return MultiScale(Chain([squeeze, steps]))
         inner = scale(s[:2] + (s[2] // 2,), level + 1, k_inner)

@@ -60,7 +60,7 @@ class Flow(eqx.Module):
 
     def __check_init__(self):
         event = tuple(self.base.event_shape)
-        out = tuple(getattr(self.bijector, "out_shape", self.bijector.shape))
+        out = tuple(self.bijector.out_shape)
         if event != out:
             raise ValueError(
                 f"Flow: the base distribution's event shape {event} must equal the bijector's "

@@ -41,7 +41,7 @@ def _stack(key):
     def layer(k):
         return fk.AffineCoupling(fk.half_mask(4), key=k, width=8, depth=1)
 
-    return randomize(fk.Stack.from_factory(layer, k_init, 3), k_rand), None, None
+    return randomize(fk.Stack.from_factory(k_init, layer, 3), k_rand), None, None
 
 
 def _chain(key):
