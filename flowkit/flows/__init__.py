@@ -23,7 +23,6 @@ from ._image_data import dequantize as dequantize
 from ._image_data import to_signed as to_signed
 from ._image_data import to_unit_interval as to_unit_interval
 from ._memory import with_memory_mode as with_memory_mode
-from ._recipe import flow_factory as flow_factory
 from ._toys import TOY_DATASETS as TOY_DATASETS
 from ._toys import checkerboard as checkerboard
 from ._toys import circles as circles

@@ -15,7 +15,6 @@ from ..bijectors._memory import check_memory_mode, wrap_memory
 from ..bijectors._stack import Stack
 from ._bases import make_base
 from ._flow import Flow
-from ._recipe import flow_factory
 
 
 def coupling_stack(
@@ -54,7 +53,6 @@ def _check_dim(dim: int):
         )
 
 
-@flow_factory
 def realnvp(
     *,
     key: PRNGKeyArray,
@@ -92,7 +90,6 @@ def realnvp(
     return Flow(wrap_memory(bijector, memory, owner="realnvp"), make_base(base, (dim,)))
 
 
-@flow_factory
 def nice(
     *,
     key: PRNGKeyArray,

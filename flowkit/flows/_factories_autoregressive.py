@@ -23,7 +23,6 @@ from ..nn._made import MADE
 from ._bases import make_base
 from ._factories import coupling_stack
 from ._flow import Flow
-from ._recipe import flow_factory
 
 TRANSFORMERS = ("affine", "softplus", "spline")
 PERMUTATIONS = ("reverse", "random")
@@ -94,7 +93,6 @@ def autoregressive_stack(
     return Stack.from_factory(key, make_layer, num_layers)
 
 
-@flow_factory
 def maf(
     *,
     key: PRNGKeyArray,
@@ -146,7 +144,6 @@ def maf(
     return Flow(wrap_memory(bijector, memory, owner="maf"), make_base(base, (dim,)))
 
 
-@flow_factory
 def iaf(
     *,
     key: PRNGKeyArray,
@@ -187,7 +184,6 @@ def iaf(
     return Flow(wrap_memory(bijector, memory, owner="iaf"), make_base(base, (dim,)))
 
 
-@flow_factory
 def nsf(
     *,
     key: PRNGKeyArray,

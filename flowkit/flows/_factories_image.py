@@ -29,7 +29,6 @@ from ..bijectors._stack import Stack
 from ._bases import standard_normal
 from ._flow import Flow
 from ._frozen_base import trainable_filter
-from ._recipe import flow_factory
 
 
 def _halvings(n: int) -> int:
@@ -105,7 +104,6 @@ def _build(make: Callable[[PRNGKeyArray], Flow], key: PRNGKeyArray) -> Flow:
     return eqx.filter_jit(make)(key)
 
 
-@flow_factory
 def realnvp_multiscale(
     *,
     key: PRNGKeyArray,
@@ -175,7 +173,6 @@ def realnvp_multiscale(
     return _build(make, key)
 
 
-@flow_factory
 def glow(
     *,
     key: PRNGKeyArray,

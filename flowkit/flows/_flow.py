@@ -39,19 +39,10 @@ class Flow(eqx.Module):
 
     bijector: AbstractBijector
     frozen_base: FrozenBase
-    # How a factory built this flow (JSON, see flows/_recipe.py); None when hand-composed.
-    recipe: str | None = eqx.field(static=True)
 
-    def __init__(
-        self,
-        bijector: AbstractBijector,
-        base: distrax.Distribution | FrozenBase,
-        *,
-        recipe: str | None = None,
-    ):
+    def __init__(self, bijector: AbstractBijector, base: distrax.Distribution | FrozenBase):
         self.bijector = bijector
         self.frozen_base = base if isinstance(base, FrozenBase) else FrozenBase(base)
-        self.recipe = recipe
 
     @property
     def base(self) -> distrax.Distribution:

@@ -1,21 +1,7 @@
 """Choose how a flow is differentiated: ``with_memory_mode(flow, "invertible")``."""
 
-import json
-
 from ..bijectors._memory import wrap_memory
 from ._flow import Flow
-
-
-def _recipe_with(recipe: str | None, memory: str, anchor_every: int | None) -> str | None:
-    """The factory recipe with ``memory`` changed; None when the recipe cannot say it."""
-    if recipe is None:
-        return None
-    data = json.loads(recipe)
-    kwargs = data.get("kwargs")
-    if anchor_every is not None or not isinstance(kwargs, dict) or "memory" not in kwargs:
-        return None  # flowkit.load then needs like=; the parameters are the same
-    kwargs["memory"] = memory
-    return json.dumps(data, sort_keys=True, allow_nan=True)
 
 
 def with_memory_mode(flow: Flow, memory: str, *, anchor_every: int | None = None) -> Flow:
@@ -33,5 +19,4 @@ def with_memory_mode(flow: Flow, memory: str, *, anchor_every: int | None = None
     static), "invertible").log_prob(x).mean()``.
     """
     bijector = wrap_memory(flow.bijector, memory, anchor_every=anchor_every)
-    recipe = _recipe_with(flow.recipe, memory, anchor_every)
-    return Flow(bijector, flow.frozen_base, recipe=recipe)
+    return Flow(bijector, flow.frozen_base)

@@ -1,10 +1,10 @@
 """The flowkit model file: a signature, a JSON header, then the parameters.
 
-Layout (version 1)::
+Layout (version 2)::
 
     b"\\x93FLOWKIT\\n"                 9-byte signature
     header length                     8 bytes, unsigned little-endian
-    header                            UTF-8 JSON (format version, versions, recipe,
+    header                            UTF-8 JSON (format version, versions, structure,
                                       array manifest, payload size and SHA-256, metadata)
     payload                           the array leaves in tree order, as
                                       ``equinox.tree_serialise_leaves`` writes them (.npy each)
@@ -23,7 +23,7 @@ from typing import Any
 
 SIGNATURE = b"\x93FLOWKIT\n"
 BEST, LAST = "best.flowkit", "last.flowkit"  # the models of a run directory
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _LENGTH = struct.Struct("<Q")
 
 

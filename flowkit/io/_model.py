@@ -10,7 +10,7 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from ..flows._recipe import parse_recipe, rebuild
+from ._structure import UnrecordableStructure, decode_structure, encode_structure
 from ._format import FORMAT_VERSION, ModelFileError, read_model_file, write_model_file
 
 
@@ -41,14 +41,27 @@ def manifest(model: Any) -> list[dict[str, Any]]:
     return entries
 
 
-def save(path: str | os.PathLike, model: Any, *, metadata: dict | None = None) -> Path:
-    """Write ``model``'s parameters and, for factory-built flows, how to rebuild it.
+def _structure(model: Any) -> tuple[dict | None, str | None]:
+    """(the model's JSON structure, None), or (None, why it cannot be written)."""
+    try:
+        return encode_structure(model), None
+    except UnrecordableStructure as e:
+        return None, str(e)
 
-    One file, written atomically. ``metadata`` (JSON values: epoch, validation loss, ...)
-    is stored beside it and read back by :func:`model_info`. Returns the path.
+
+def save(path: str | os.PathLike, model: Any, *, metadata: dict | None = None) -> Path:
+    """Write ``model``'s parameters and its structure (classes, fields, shapes), so
+    :func:`load` rebuilds it without code.
+
+    Any Equinox model whose classes and functions import by name (every flowkit bijector,
+    flow and conditioner; your own module-level classes) is rebuilt; a lambda or a local
+    class cannot be named, and such a model loads with ``like=``. One file, written
+    atomically. ``metadata`` (JSON values: epoch, validation loss, ...) is stored beside it
+    and read back by :func:`model_info`. Returns the path.
     """
     payload = io.BytesIO()
     eqx.tree_serialise_leaves(payload, model)
+    structure, unrecordable = _structure(model)
     header = {
         "format": "flowkit model",
         "format_version": FORMAT_VERSION,
@@ -56,7 +69,8 @@ def save(path: str | os.PathLike, model: Any, *, metadata: dict | None = None) -
         "jax_version": jax.__version__,
         "equinox_version": eqx.__version__,
         "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
-        "recipe": parse_recipe(getattr(model, "recipe", None)),
+        "structure": structure,
+        "unrecordable": unrecordable,
         "arrays": manifest(model),
         "metadata": metadata or {},
     }
@@ -64,7 +78,7 @@ def save(path: str | os.PathLike, model: Any, *, metadata: dict | None = None) -
 
 
 def model_info(path: str | os.PathLike) -> dict[str, Any]:
-    """The header of a model file (versions, recipe, array manifest, metadata), checked."""
+    """The header of a model file (versions, structure, array manifest, metadata), checked."""
     return read_model_file(path, payload=False)[0]
 
 
@@ -96,30 +110,33 @@ def load(path: str | os.PathLike, like: Any = None) -> Any:
     ``path`` is a model file, or a run directory (``flowkit.fit(run_dir=...)``, ``flowkit
     train``), whose ``best.flowkit`` is read; pass ``run / "last.flowkit"`` for the last.
 
-    A flow built by a flowkit factory is rebuilt from its recorded recipe. For a
-    hand-composed model pass ``like=``: a model of the same structure (any parameter values,
+    The model is rebuilt from the structure stored in the file. For a model whose
+    structure could not be stored (it holds a lambda or a local class), or to load into a
+    model of your own, pass ``like=``: a model of the same structure (any parameter values,
     or ``eqx.filter_eval_shape`` of its constructor) whose leaves are replaced.
     Raises :class:`ModelFileError` naming the file and the problem.
     """
     header, payload = read_model_file(path)
     source = "the skeleton passed as like="
     if like is None:
-        recipe = header.get("recipe")
-        if recipe is None:
+        structure = header.get("structure")
+        if structure is None:
+            why = header.get("unrecordable") or "the file records no structure"
             raise ModelFileError(
                 path,
-                f"holds a hand-composed model ({header.get('model_class')}) with no "
-                "recorded factory, so its structure cannot be rebuilt from the file; build "
-                "the same model in code and pass it: flowkit.load(path, like=skeleton).",
+                f"holds a {header.get('model_class')} whose structure could not be stored "
+                f"({why}); build the same model in code and pass it: "
+                "flowkit.load(path, like=skeleton).",
             )
         try:
-            like = rebuild(recipe)
-        except (ValueError, TypeError) as e:
+            like = decode_structure(structure)
+        except (ValueError, TypeError, ImportError, AttributeError, KeyError) as e:
             raise ModelFileError(
                 path,
-                f"cannot rebuild the model: {e}; build it in code and pass it: "
+                f"cannot rebuild the model from its stored structure ({type(e).__name__}: "
+                f"{e}); import the code that defines its classes, or build it and pass it: "
                 "flowkit.load(path, like=skeleton).",
             ) from e
-        source = f"{recipe['factory']}() rebuilt from the recorded arguments"
+        source = f"the {header.get('model_class')} rebuilt from the file's structure"
     _check_fits(path, header["arrays"], like, source)
     return eqx.tree_deserialise_leaves(io.BytesIO(payload), like)
