@@ -51,19 +51,15 @@ def build(args, key) -> fk.Flow:
     shape = (28, 28, 1)
     if args.model == "glow":
         return fk.glow(
-            key=key,
+            key,
             image_shape=shape,
             num_scales=args.scales,
-            blocks_per_scale=args.blocks,
-            hidden_channels=args.hidden,
-            num_blocks=args.res_blocks,
+            layers_per_scale=args.blocks,
+            width=args.hidden,
+            depth=args.res_blocks,
         )
     return fk.realnvp_multiscale(
-        key=key,
-        image_shape=shape,
-        num_scales=args.scales,
-        hidden_channels=args.hidden,
-        num_blocks=args.res_blocks,
+        key, image_shape=shape, num_scales=args.scales, width=args.hidden, depth=args.res_blocks
     )
 
 

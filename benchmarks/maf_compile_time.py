@@ -34,7 +34,7 @@ def _count_equations(jaxpr) -> int:
 
 def measure(dim: int, layers: int, width: int, batch: int, repeats: int) -> dict:
     key = jax.random.key(0)
-    flow = fk.maf(key=key, dim=dim, num_layers=layers, width=width)
+    flow = fk.maf(key, dim=dim, num_layers=layers, width=width)
     params, static = eqx.partition(flow, eqx.is_array)
 
     def sample(p, k):

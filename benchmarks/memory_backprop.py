@@ -46,17 +46,17 @@ def build(model: str, depth: int, args, memory: str = "standard"):
     key = jax.random.key(0)
     if model == "realnvp":
         flow = fk.realnvp(
-            key=key, dim=args.dim, num_layers=depth, width=args.width, depth=2, memory=memory
+            key, dim=args.dim, num_layers=depth, width=args.width, depth=2, memory=memory
         )
         x = jax.random.normal(jax.random.key(1), (args.batch, args.dim))
     else:
         shape = (args.image, args.image, 1)
         flow = fk.glow(
-            key=key,
+            key,
             image_shape=shape,
             num_scales=2,
-            blocks_per_scale=depth,
-            hidden_channels=args.channels,
+            layers_per_scale=depth,
+            width=args.channels,
             memory=memory,
         )
         x = jax.random.uniform(jax.random.key(1), (args.glow_batch,) + shape, minval=0.02)

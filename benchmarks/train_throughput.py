@@ -37,7 +37,7 @@ def main() -> None:
 
     pixels, _ = load_digits(return_X_y=True)
     pixels = pixels.astype(np.int32)  # (1797, 64), values 0..16
-    flow = fk.realnvp(key=jax.random.key(0), dim=64, num_layers=args.layers, width=args.width)
+    flow = fk.realnvp(jax.random.key(0), dim=64, num_layers=args.layers, width=args.width)
     optimizer = train.default_optimizer(10_000)
     loss = train.bits_per_dim_loss(num_levels=17)
     n = jax.local_device_count()

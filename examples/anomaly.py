@@ -69,7 +69,7 @@ def main(argv=None) -> dict:
 
     key = jax.random.key(args.seed)
     k_model, k_fit = jax.random.split(key)
-    flow = fk.realnvp(key=k_model, dim=dim, num_layers=config["layers"], width=config["width"])
+    flow = fk.realnvp(k_model, dim=dim, num_layers=config["layers"], width=config["width"])
     flow, history = fk.fit(
         flow,
         train_x.reshape(-1, dim),

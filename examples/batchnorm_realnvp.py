@@ -56,13 +56,13 @@ def main(argv=None) -> dict:
     key = jax.random.key(args.seed)
     k_model, k_train, k_sample = jax.random.split(key, 3)
     flow = fk.realnvp_multiscale(
-        key=k_model,
+        k_model,
         image_shape=(8, 8, 1),
         num_scales=2,
-        couplings_per_scale=config["couplings"],
-        final_couplings=config["final"],
-        hidden_channels=config["hidden"],
-        num_blocks=config["res_blocks"],
+        layers_per_scale=config["couplings"],
+        final_layers=config["final"],
+        width=config["hidden"],
+        depth=config["res_blocks"],
         logit_alpha=0.05,
         batch_norm=True,
     )

@@ -37,7 +37,7 @@ def main(argv=None) -> dict:
     key = jax.random.key(args.seed)
     k_model, k_fit, k_sample = jax.random.split(key, 3)
     flow = fk.realnvp(
-        key=k_model, dim=64, num_layers=config["layers"], width=config["width"], cond_dim=10
+        k_model, dim=64, num_layers=config["layers"], width=config["width"], cond_shape=10
     )
     n_val = len(train_x) // 10  # held out for fit's early stopping
     flow, history = fk.fit(
@@ -67,7 +67,7 @@ def main(argv=None) -> dict:
     print(f"test {given_label}; Bayes-rule accuracy {accuracy:.3f}")
 
     labels = np.repeat(np.arange(NUM_CLASSES), NUM_CLASSES)
-    samples = flow.sample(k_sample, (len(labels),), condition=one_hot[labels], temperature=0.8)
+    samples = flow.sample(k_sample, condition=one_hot[labels], temperature=0.8)  # one per label
     plots.image_grid(
         out / "samples_by_class.png",
         np.asarray(samples),

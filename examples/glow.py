@@ -73,12 +73,12 @@ def main(argv=None) -> dict:
     key = jax.random.key(args.seed)
     k_model, k_init, k_train, k_sample = jax.random.split(key, 4)
     flow = fk.glow(
-        key=k_model,
+        k_model,
         image_shape=(28, 28, 1),
         num_scales=config["scales"],
-        blocks_per_scale=config["blocks"],
-        hidden_channels=config["hidden"],
-        num_blocks=1,
+        layers_per_scale=config["blocks"],
+        width=config["hidden"],
+        depth=1,
     )
     flow = fk.data_init(flow, fk.dequantize(k_init, train_x[:128]))  # ActNorm on data
     if not args.quick:  # unrolled trains ~10x faster on CPU but compiles longer

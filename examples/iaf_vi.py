@@ -50,7 +50,7 @@ def main(argv=None) -> dict:
         config = dict(layers=5, width=64, steps=3000, num_samples=256, learning_rate=1e-3)
     key = jax.random.key(args.seed)
     k_model, k_fit, k_eval, k_sample = jax.random.split(key, 4)
-    flow = fk.iaf(key=k_model, dim=2, num_layers=config["layers"], width=config["width"])
+    flow = fk.iaf(k_model, dim=2, num_layers=config["layers"], width=config["width"])
     t0 = time.perf_counter()
     flow, elbos = fk.fit_variational(
         flow,

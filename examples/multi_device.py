@@ -89,7 +89,7 @@ def main(argv=None) -> dict:
     x = load_dataset("digits", "train").x.reshape(-1, 64)
     key = jax.random.key(args.seed)
     k_model, k_train = jax.random.split(key)
-    flow = fk.realnvp(key=k_model, dim=64, num_layers=config["layers"], width=config["width"])
+    flow = fk.realnvp(k_model, dim=64, num_layers=config["layers"], width=config["width"])
     opt = default_optimizer(config["steps"])
     loss = bits_per_dim_loss(num_levels=DIGIT_LEVELS)
     common = dict(steps=config["steps"], batch=config["batch"], key=k_train)

@@ -89,7 +89,7 @@ def main(argv=None) -> dict:
     key = jax.random.key(args.seed)
     k_model, k_train, k_test, k_sample = jax.random.split(key, 4)
     flow = fk.realnvp(
-        key=k_model,
+        k_model,
         dim=dim,
         num_layers=config["layers"],
         width=config["width"],

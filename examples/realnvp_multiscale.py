@@ -52,13 +52,13 @@ def main(argv=None) -> dict:
     key = jax.random.key(args.seed)
     k_model, k_train, k_sample = jax.random.split(key, 3)
     flow = fk.realnvp_multiscale(
-        key=k_model,
+        k_model,
         image_shape=(28, 28, 1),
         num_scales=2,
-        couplings_per_scale=config["couplings"],
-        final_couplings=config["final"],
-        hidden_channels=config["hidden"],
-        num_blocks=1,
+        layers_per_scale=config["couplings"],
+        final_layers=config["final"],
+        width=config["hidden"],
+        depth=1,
         logit_alpha=0.05,
     )
     if not args.quick:  # unrolled trains ~10x faster on CPU but compiles longer

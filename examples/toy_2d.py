@@ -26,13 +26,13 @@ def make_flow(name: str, key, base: str, quick: bool):
     """The four flows at a size fit for 2-D toys (tiny with ``quick``)."""
     width, layers = (16, 2) if quick else (64, None)
     if name == "nice":
-        return fk.nice(key=key, dim=2, num_layers=layers or 4, width=width, depth=2, base=base)
+        return fk.nice(key, dim=2, num_layers=layers or 4, width=width, depth=2, base=base)
     if name == "realnvp":
-        return fk.realnvp(key=key, dim=2, num_layers=layers or 8, width=width, base=base)
+        return fk.realnvp(key, dim=2, num_layers=layers or 8, width=width, base=base)
     if name == "maf":
-        return fk.maf(key=key, dim=2, num_layers=layers or 5, width=width, base=base)
+        return fk.maf(key, dim=2, num_layers=layers or 5, width=width, base=base)
     return fk.nsf(
-        key=key, dim=2, num_layers=layers or 6, width=width, num_bins=8, tail_bound=5.0, base=base
+        key, dim=2, num_layers=layers or 6, width=width, num_bins=8, tail_bound=5.0, base=base
     )
 
 

@@ -2,8 +2,10 @@
 
 ``check_bijector`` compares a bijector against autodiff: round trips both ways, log-dets
 against ``log|det jax.jacobian|`` both ways, forward/inverse log-dets that negate, jit,
-vmap and grad agreeing with eager evaluation, the input dtype kept, and finite parameter
-gradients. On failure it raises ``AssertionError`` naming the property and the largest error.
+vmap and grad agreeing with eager evaluation, the input dtype kept, parameter and input
+gradients against central finite differences, and one compile for bijectors that differ
+only in parameter values. On failure it raises ``AssertionError`` naming the property and
+the largest error.
 """
 
 import equinox as eqx
@@ -38,6 +40,35 @@ def _assert_close(prop: str, got, want, atol: float, rtol: float):
         )
 
 
+def _random_direction(tree, key):
+    """A unit-norm random direction in the space of ``tree``'s floating-point leaves."""
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    keys = jax.random.split(key, max(len(leaves), 1))
+    draws = [
+        jax.random.normal(k, leaf.shape, leaf.dtype)
+        for leaf, k in zip(leaves, keys[: len(leaves)], strict=True)
+    ]
+    norm = jnp.sqrt(sum(jnp.sum(d**2) for d in draws)) if draws else 1.0
+    return jax.tree_util.tree_unflatten(treedef, [d / norm for d in draws])
+
+
+def _shifted(b, direction, step):
+    params, static = eqx.partition(b, eqx.is_inexact_array)
+    moved = jax.tree_util.tree_map(lambda p, d: p + step * d, params, direction)
+    return eqx.combine(moved, static)
+
+
+def _check_finite_difference(prop: str, fd, ad, loss, dtype):
+    """Central differences against autodiff, allowing float roundoff of the loss."""
+    fd, ad, loss = float(fd), float(ad), float(loss)
+    rel, roundoff = (1e-5, 1e-8) if jnp.dtype(dtype) == jnp.float64 else (2e-2, 2e-3)
+    if not abs(fd - ad) <= rel * abs(ad) + roundoff * (1.0 + abs(loss)):
+        raise AssertionError(
+            f"{prop}: autodiff directional derivative {ad:.6g} but central finite "
+            f"difference {fd:.6g}"
+        )
+
+
 def _jacobian_log_det(fn, x: Array) -> Array:
     flat_fn = lambda v: fn(v.reshape(x.shape)).reshape(-1)  # noqa: E731
     jac = jax.jacobian(flat_fn)(x.reshape(-1))
@@ -67,7 +98,7 @@ def check_bijector(
     dtype = dtype or (jnp.float64 if jax.config.read("jax_enable_x64") else jnp.float32)
     atol, rtol = _tolerance(dtype, atol, rtol)
     shape = tuple(bijector.shape)
-    k_x, k_batch = jax.random.split(key)
+    k_x, k_batch, k_dir, k_dir_x = jax.random.split(key, 4)
     if x is None:
         x = jax.random.normal(k_x, shape, dtype)
         batch = jax.random.normal(k_batch, (batch_size,) + shape, dtype)
@@ -88,10 +119,18 @@ def check_bijector(
         out, ld = fwd(b, v)
         return jnp.sum(out**2) + ld
 
+    step = 1e-6 if jnp.dtype(dtype) == jnp.float64 else 1e-3
+    direction = _random_direction(eqx.filter(bijector, eqx.is_inexact_array), k_dir)
+    direction_x = _random_direction(x, k_dir_x)
+    traces = []
+
     @eqx.filter_jit
     def everything(b, v, vs):
         """All properties in one compiled function, so the check costs one compilation."""
+        traces.append(None)  # once per trace: a second one means a retrace
         y, ld_fwd = fwd(b, v)
+        grads = eqx.filter(eqx.filter_grad(loss)(b, v), eqx.is_inexact_array)
+        grad_x = jax.grad(lambda u: loss(b, u))(v)
         x_back, ld_inv = inv(b, y)
         y_batch, ld_batch = jax.vmap(lambda u: fwd(b, u))(vs)
         return dict(
@@ -106,8 +145,23 @@ def check_bijector(
             ld_batch=ld_batch,
             looped=jax.lax.map(lambda u: fwd(b, u), vs),
             x_batch=jax.vmap(lambda u: inv(b, u)[0])(y_batch),
-            grads=eqx.filter(eqx.filter_grad(loss)(b, v), eqx.is_inexact_array),
-            grad_x=jax.grad(lambda u: loss(b, u))(v),
+            grads=grads,
+            grad_x=grad_x,
+            loss=loss(b, v),
+            fd_params=(
+                loss(_shifted(b, direction, step), v) - loss(_shifted(b, direction, -step), v)
+            )
+            / (2 * step),
+            ad_params=sum(
+                jnp.sum(g * d)
+                for g, d in zip(
+                    jax.tree_util.tree_leaves(grads),
+                    jax.tree_util.tree_leaves(direction),
+                    strict=True,
+                )
+            ),
+            fd_x=(loss(b, v + step * direction_x) - loss(b, v - step * direction_x)) / (2 * step),
+            ad_x=jnp.sum(grad_x * direction_x),
         )
 
     y_eager, ld_eager = fwd(bijector, x)  # one eager call, to compare against the compiled one
@@ -141,3 +195,15 @@ def check_bijector(
             raise AssertionError("finite parameter gradients: a gradient leaf is not finite")
     if not bool(jnp.all(jnp.isfinite(out["grad_x"]))):
         raise AssertionError("finite input gradients: the gradient with respect to x is not finite")
+    if jax.tree_util.tree_leaves(direction):
+        _check_finite_difference(
+            "parameter gradient", out["fd_params"], out["ad_params"], out["loss"], dtype
+        )
+    _check_finite_difference("input gradient", out["fd_x"], out["ad_x"], out["loss"], dtype)
+    # Other parameter values, same structure: the compiled function must be reused.
+    everything(_shifted(bijector, direction, 0.1), x, batch)
+    if len(traces) != 1:
+        raise AssertionError(
+            f"one compile: {type(bijector).__name__} was traced {len(traces)} times for two "
+            "parameter values of one structure; a static field depends on array values."
+        )

@@ -35,7 +35,7 @@ def run(out: Path, kind: str, *, steps: int, batch_size: int = 32, delay: float 
     else:
         step, prepare = train.make_pmap_step(optimizer), data.to_pmap_batch
     prepare({"x": loader.batch(0)["x"]})  # a batch that does not fit the devices fails here
-    flow = fk.realnvp(key=jax.random.key(1), dim=64, num_layers=2, width=32)
+    flow = fk.realnvp(jax.random.key(1), dim=64, num_layers=2, width=32)
     with train.Checkpointer(out / kind / "ck", max_to_keep=2) as checkpointer:
         result = train.train_loop(
             step,

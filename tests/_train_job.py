@@ -19,7 +19,7 @@ from flowkit import train
 
 
 def main(out: Path, num_steps: int, delay: float) -> None:
-    flow = fk.realnvp(key=jax.random.key(1), dim=2, num_layers=2, width=16)
+    flow = fk.realnvp(jax.random.key(1), dim=2, num_layers=2, width=16)
     data = np.asarray(fk.two_moons(jax.random.key(0), 1024))
     optimizer = train.default_optimizer(num_steps, learning_rate=3e-3, warmup_steps=5)
     with train.Checkpointer(out / "ck", max_to_keep=2) as checkpointer:

@@ -17,7 +17,7 @@ def _step(key):
     """ActNorm, LU 1x1 conv and a nonlinearity: a Glow step with a cheap stand-in for the
     coupling (the glow factory's own data init is exercised in test_image_flows)."""
     return fk.Chain(
-        [fk.ActNorm(SHAPE), fk.InvertibleConv1x1LU(SHAPE, key=key), fk.LeakyReLU(0.5, SHAPE)]
+        [fk.ActNorm(SHAPE), fk.InvertibleConv1x1LU(key, SHAPE), fk.LeakyReLU(0.5, SHAPE)]
     )
 
 
@@ -34,7 +34,7 @@ def _nested_structure(key):
                 fk.Stack.from_factory(
                     k_inner,
                     lambda k: fk.Chain(
-                        [fk.ActNorm(inner_shape), fk.InvertibleConv1x1(inner_shape, key=k)]
+                        [fk.ActNorm(inner_shape), fk.InvertibleConv1x1(k, inner_shape)]
                     ),
                     2,
                 ),
@@ -229,7 +229,7 @@ def test_running_statistics_through_a_stack_and_back_to_inference(key):
     shape = (3, 2, 2)
 
     def layer(k):
-        mix = fk.Chain([fk.InvertibleConv1x1LU(shape, key=k), fk.LeakyReLU(0.5, shape)])
+        mix = fk.Chain([fk.InvertibleConv1x1LU(k, shape), fk.LeakyReLU(0.5, shape)])
         return fk.Chain([mix, fk.BatchNorm(shape, momentum=0.75)])
 
     model = randomize(

@@ -63,7 +63,7 @@ def test_vector_nll_against_closed_form_any_batch_size(key):
 
 
 def test_conditions_shared_and_per_example(key):
-    flow = fk.realnvp(key=key, dim=2, num_layers=2, width=8, cond_dim=1)
+    flow = fk.realnvp(key, dim=2, num_layers=2, width=8, cond_shape=1)
     log_prob = eqx.filter_jit(lambda f, x, c: f.log_prob(x, c))
     x = np.random.default_rng(0).normal(size=(5, 2))
     c = np.linspace(-1, 1, 5)[:, None]

@@ -33,7 +33,7 @@ def test_early_stopping_returns_best_by_validation_on_an_overfitting_case(key):
     k_data, k_val, k_flow, k_fit = jax.random.split(key, 4)
     train = np.asarray(fk.two_moons(k_data, 24))
     val = np.asarray(fk.two_moons(k_val, 512))
-    flow = fk.realnvp(key=k_flow, dim=2, num_layers=4, width=64)
+    flow = fk.realnvp(k_flow, dim=2, num_layers=4, width=64)
     best, history = fk.fit(
         flow,
         train,
@@ -65,7 +65,7 @@ def test_conditional_fit_with_default_split_writes_a_run_directory(key, tmp_path
     labels = np.asarray(jax.random.bernoulli(k_data, 0.5, (400, 1)), np.float32)
     noise = np.asarray(jax.random.normal(k_data, (400, 2)))
     data = 0.3 * noise + np.where(labels > 0, 2.0, -2.0)  # the condition moves the mean
-    flow = fk.realnvp(key=k_flow, dim=2, num_layers=2, width=16, cond_dim=1)
+    flow = fk.realnvp(k_flow, dim=2, num_layers=2, width=16, cond_shape=1)
     best, history = fk.fit(
         flow,
         data,
@@ -100,7 +100,7 @@ def test_pixel_data_set_is_fitted_in_bits_per_dim(key):
     k_data, k_flow, k_fit = jax.random.split(key, 3)
     pixels = np.asarray(jax.random.randint(k_data, (300, 4), 40, 70), np.uint8)
     data = ArrayDataset(pixels, None, num_levels=100, name="test pixels")  # 100 levels, not 256
-    flow = fk.realnvp(key=k_flow, dim=4, num_layers=2, width=16)
+    flow = fk.realnvp(k_flow, dim=4, num_layers=2, width=16)
     best, history = fk.fit(
         flow, data, key=k_fit, epochs=3, batch_size=50, progress=False, learning_rate=1e-2
     )
@@ -116,7 +116,7 @@ def test_nonfinite_steps_are_skipped_by_the_train_loop(key, capsys):
     data = np.array(jax.random.normal(key, (64, 2)))
     data[5] = np.nan  # every batch holding example 5 has a NaN loss
     val = np.asarray(jax.random.normal(jax.random.fold_in(key, 1), (32, 2)))
-    flow = fk.realnvp(key=key, dim=2, num_layers=1, width=8)
+    flow = fk.realnvp(key, dim=2, num_layers=1, width=8)
     _, history = fk.fit(flow, data, val_data=val, key=key, epochs=4, batch_size=16, progress=False)
     assert history.skipped_steps == 4  # one batch per epoch holds it; 4 steps per epoch
     assert np.all(np.isfinite(history.train_loss)) and history.best_val_loss < math.inf

@@ -41,9 +41,9 @@ def _fit_two_moons(flow, key, steps):
     ("make", "steps", "threshold"),
     [
         # Measured (4 seeds, 500 steps): test NLL 1.89-2.32 nats; base/untrained 3.8.
-        (lambda k: fk.maf(key=k, dim=2, num_layers=5, width=64), 500, 2.6),
+        (lambda k: fk.maf(k, dim=2, num_layers=5, width=64), 500, 2.6),
         # Measured (4 seeds, 400 steps): 1.80-1.86 nats. Moons reach |x| ~ 3.2: bound 4.
-        (lambda k: fk.nsf(key=k, dim=2, num_layers=4, width=64, tail_bound=4.0), 400, 2.2),
+        (lambda k: fk.nsf(k, dim=2, num_layers=4, width=64, tail_bound=4.0), 400, 2.2),
     ],
     ids=["maf", "nsf"],
 )
@@ -63,7 +63,7 @@ def test_variational_inference_fits_a_banana(key):
     # Measured (3 seeds, 400 steps): ELBO 0.34 for the untrained (identity) flow, 1.79-1.82
     # after, against log Z = 1.838 (the ELBO's ceiling).
     k_flow, k_fit, k_eval = jax.random.split(key, 3)
-    flow = fk.iaf(key=k_flow, dim=2, num_layers=4, width=32)
+    flow = fk.iaf(k_flow, dim=2, num_layers=4, width=32)
     trained, history = fk.fit_variational(
         flow, banana, key=k_fit, steps=400, num_samples=64, learning_rate=3e-3
     )

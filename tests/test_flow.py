@@ -13,7 +13,7 @@ from .registry._random import randomize
 
 @pytest.fixture
 def flow(key):
-    return randomize(fk.realnvp(key=key, dim=3, num_layers=3, width=16), jax.random.key(7))
+    return randomize(fk.realnvp(key, dim=3, num_layers=3, width=16), jax.random.key(7))
 
 
 def test_log_prob_matches_change_of_variables(flow, key):
@@ -49,7 +49,7 @@ def test_temperature_shrinks_samples_and_keeps_density_consistent(flow, key):
 
 
 def test_conditional_flow_density_depends_on_condition(key):
-    flow = fk.realnvp(key=key, dim=2, num_layers=2, width=8, cond_dim=3)
+    flow = fk.realnvp(key, dim=2, num_layers=2, width=8, cond_shape=3)
     flow = randomize(flow, jax.random.key(3))
     x = jnp.ones((4, 2))
     a = flow.log_prob(x, condition=jnp.zeros(3))
@@ -63,7 +63,7 @@ def test_conditional_flow_density_depends_on_condition(key):
 
 @pytest.mark.parametrize("base", ["normal", "logistic", "uniform"])
 def test_bases(key, base):
-    flow = fk.realnvp(key=key, dim=2, num_layers=2, base=base)
+    flow = fk.realnvp(key, dim=2, num_layers=2, base=base)
     x = flow.sample(key, (10,))
     assert np.all(np.isfinite(flow.log_prob(x)))
 

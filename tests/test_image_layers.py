@@ -41,8 +41,8 @@ def test_squeeze_errors(shape, kwargs, message):
 
 def test_conv1x1_starts_orthogonal(key):
     for layer in (
-        fk.InvertibleConv1x1((3, 3, 5), key=key),
-        fk.InvertibleConv1x1LU((3, 3, 5), key=key),
+        fk.InvertibleConv1x1(key, (3, 3, 5)),
+        fk.InvertibleConv1x1LU(key, (3, 3, 5)),
     ):
         w = layer.weight if isinstance(layer, fk.InvertibleConv1x1) else layer.weight()
         np.testing.assert_allclose(w @ w.T, np.eye(5), atol=1e-5)
@@ -50,7 +50,7 @@ def test_conv1x1_starts_orthogonal(key):
 
 
 def test_lu_log_det_is_the_log_det_of_its_weight(key):
-    layer = randomize(fk.InvertibleConv1x1LU((2, 3, 6), key=key), jax.random.key(1), scale=0.5)
+    layer = randomize(fk.InvertibleConv1x1LU(key, (2, 3, 6)), jax.random.key(1), scale=0.5)
     w = np.asarray(layer.weight(), np.float64)
     _, log_det = layer.forward_and_log_det(jnp.zeros((2, 3, 6)))
     np.testing.assert_allclose(log_det, 6 * np.linalg.slogdet(w)[1], rtol=1e-4, atol=1e-4)
@@ -64,9 +64,7 @@ def _forward(layer, x, condition=None):
 
 
 def _coupling(mask, key, cond_shape=None):
-    return fk.ConvAffineCoupling(
-        mask, key=key, hidden_channels=4, num_blocks=1, cond_shape=cond_shape
-    )
+    return fk.ConvAffineCoupling(key, mask, width=4, depth=1, cond_shape=cond_shape)
 
 
 def test_conv_coupling_is_identity_when_fresh_and_keeps_masked_entries(key):
@@ -105,7 +103,7 @@ def test_logit_preprocess_log_det_matches_formula():
     np.testing.assert_allclose(y, np.log(p / (1 - p)), rtol=1e-5)
     want = np.sum(np.log(1 - 2 * alpha) - np.log(p) - np.log1p(-p))
     np.testing.assert_allclose(log_det, want, rtol=1e-5)
-    with pytest.raises(ValueError, match=r"alpha must be in \[0, 0.5\).*got 0.5"):
+    with pytest.raises(ValueError, match=r"alpha must be in \(0, 0.5\).*got 0.5"):
         fk.LogitPreprocess((2, 2, 1), 0.5)
 
 

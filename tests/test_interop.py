@@ -11,7 +11,7 @@ from .registry._random import randomize
 
 
 def test_flowkit_bijector_in_distrax_transformed(key):
-    flow = randomize(fk.realnvp(key=key, dim=3, num_layers=2, width=8), jax.random.key(1))
+    flow = randomize(fk.realnvp(key, dim=3, num_layers=2, width=8), jax.random.key(1))
     base = distrax.MultivariateNormalDiag(jnp.zeros(3), jnp.ones(3))
     transformed = distrax.Transformed(base, fk.ToDistrax(flow.bijector))
     x = jax.random.normal(key, (7, 3))

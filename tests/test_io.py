@@ -34,33 +34,23 @@ def log_prob(flow, x, c=None):
 # Shared sizes (dim 4, width 8, depth 2, cond 2) let the eager builds reuse compiled ops.
 SIZES = {"dim": 4, "width": 8, "depth": 2, "num_layers": 2}
 FACTORY_CASES = {
-    "realnvp": (lambda k: fk.realnvp(key=k, **SIZES), None),
-    "realnvp[half,cond]": (lambda k: fk.realnvp(key=k, **SIZES, cond_dim=2, mask="half"), 2),
-    "nice": (lambda k: fk.nice(key=k, **SIZES, activation=jax.nn.tanh), None),
-    "maf": (lambda k: fk.maf(key=k, **SIZES), None),
-    "maf[random,cond]": (lambda k: fk.maf(key=k, **SIZES, permutation="random", cond_dim=2), 2),
-    "iaf[softplus]": (lambda k: fk.iaf(key=k, **SIZES, transformer="softplus"), None),
-    "nsf": (lambda k: fk.nsf(key=k, **SIZES, num_bins=4), None),
-    "nsf[autoregressive]": (lambda k: fk.nsf(key=k, **SIZES, kind="autoregressive"), None),
+    "realnvp": (lambda k: fk.realnvp(k, **SIZES), None),
+    "realnvp[half,cond]": (lambda k: fk.realnvp(k, **SIZES, cond_shape=2, mask="half"), 2),
+    "nice": (lambda k: fk.nice(k, **SIZES, activation=jax.nn.tanh), None),
+    "maf": (lambda k: fk.maf(k, **SIZES), None),
+    "maf[random,cond]": (lambda k: fk.maf(k, **SIZES, permutation="random", cond_shape=2), 2),
+    "iaf[softplus]": (lambda k: fk.iaf(k, **SIZES, transformer="softplus"), None),
+    "nsf": (lambda k: fk.nsf(k, **SIZES, num_bins=4), None),
+    "nsf[autoregressive]": (lambda k: fk.nsf(k, **SIZES, kind="autoregressive"), None),
     "glow[cond]": (
         lambda k: fk.glow(
-            key=k,
-            image_shape=(4, 4, 1),
-            num_scales=1,
-            blocks_per_scale=2,
-            hidden_channels=8,
-            cond_dim=2,
+            k, image_shape=(4, 4, 1), num_scales=1, layers_per_scale=2, width=8, cond_shape=2
         ),
         2,
     ),
     "realnvp_multiscale": (
         lambda k: fk.realnvp_multiscale(
-            key=k,
-            image_shape=(4, 4, 1),
-            couplings_per_scale=1,
-            final_couplings=1,
-            hidden_channels=8,
-            num_blocks=1,
+            k, image_shape=(4, 4, 1), layers_per_scale=1, final_layers=1, width=8, depth=1
         ),
         None,
     ),
@@ -97,7 +87,7 @@ def test_factory_flow_round_trip_bit_for_bit(name, key, tmp_path):
 
 
 def test_structure_names_classes_and_functions(key, tmp_path):
-    flow = fk.realnvp(key=key, **SIZES, activation=jax.nn.gelu)
+    flow = fk.realnvp(key, **SIZES, activation=jax.nn.gelu)
     text = json.dumps(fk.model_info(fk.save(tmp_path / "m", flow))["structure"])
     assert '"$module": "flowkit.bijectors._coupling:' in text
     assert '{"$callable": "jax.nn:gelu"}' in text
@@ -106,14 +96,14 @@ def test_structure_names_classes_and_functions(key, tmp_path):
 
 def test_flow_built_from_a_legacy_uint32_key(tmp_path):
     legacy_key = jax.random.PRNGKey(7)
-    flow = perturb(fk.realnvp(key=legacy_key, **SIZES), legacy_key)
+    flow = perturb(fk.realnvp(legacy_key, **SIZES), legacy_key)
     loaded = fk.load(fk.save(tmp_path / "m", flow))
     x = jax.random.normal(jax.random.key(2), (4, 4))
     np.testing.assert_array_equal(log_prob(loaded, x), log_prob(flow, x))
 
 
 def test_load_in_a_fresh_process(key, tmp_path):
-    flow = perturb(fk.realnvp(key=key, **SIZES), key, scale=0.1)
+    flow = perturb(fk.realnvp(key, **SIZES), key, scale=0.1)
     x = jax.random.normal(jax.random.fold_in(key, 3), (5, 4))
     np.save(tmp_path / "x.npy", np.asarray(x))
     fk.save(tmp_path / "m.flowkit", flow)
@@ -132,9 +122,9 @@ def _hand_chain(key, width=8):
     k1, k2, k3 = jax.random.split(key, 3)
     bijector = fk.Chain(
         [
-            fk.AffineCoupling(fk.alternating_mask(4), key=k1, width=width),
+            fk.AffineCoupling(k1, fk.alternating_mask(4), width=width),
             fk.random_permutation(k2, (4,)),
-            fk.AdditiveCoupling(fk.half_mask(4, 1), key=k3, width=width),
+            fk.AdditiveCoupling(k3, fk.half_mask(4, 1), width=width),
         ]
     )
     return fk.Flow(bijector, fk.standard_normal((4,)))
@@ -163,14 +153,14 @@ def test_skeleton_of_another_structure_is_named(key, tmp_path):
     ):
         fk.load(path, like=_hand_chain(key, width=16))
     with pytest.raises(fk.ModelFileError, match=r"the file holds \d+ arrays but the skeleton"):
-        fk.load(path, like=fk.realnvp(key=key, **SIZES))
+        fk.load(path, like=fk.realnvp(key, **SIZES))
 
 
 def test_unnameable_function_says_to_pass_a_skeleton(key, tmp_path):
     def swish(x):
         return x * jax.nn.sigmoid(x)
 
-    flow = fk.realnvp(key=key, **SIZES, activation=swish)
+    flow = fk.realnvp(key, **SIZES, activation=swish)
     path = fk.save(tmp_path / "m.flowkit", flow)
     with pytest.raises(
         fk.ModelFileError,
@@ -178,13 +168,13 @@ def test_unnameable_function_says_to_pass_a_skeleton(key, tmp_path):
         r"stored \(.*swish.* has no import path.*\).*like=skeleton",
     ):
         fk.load(path)
-    skeleton = fk.realnvp(key=key, **SIZES, activation=swish)
+    skeleton = fk.realnvp(key, **SIZES, activation=swish)
     x = jnp.ones((3, 4))
     np.testing.assert_array_equal(log_prob(fk.load(path, like=skeleton), x), log_prob(flow, x))
 
 
 def test_missing_class_is_named(key, tmp_path):
-    path = fk.save(tmp_path / "m.flowkit", fk.realnvp(key=key, **SIZES))
+    path = fk.save(tmp_path / "m.flowkit", fk.realnvp(key, **SIZES))
     data = path.read_bytes().replace(b"flowkit.nn._mlp:MLP", b"flowkit.nn._mlp:MLX")
     header_len = int.from_bytes(data[len(SIGNATURE) : len(SIGNATURE) + 8], "little")
     assert len(data) == len(path.read_bytes()) and header_len > 0
@@ -223,7 +213,7 @@ def test_flow_built_under_jit_loads(key, tmp_path):
 
 @pytest.fixture
 def good_file(key, tmp_path):
-    flow = fk.realnvp(key=key, **SIZES)
+    flow = fk.realnvp(key, **SIZES)
     return fk.save(tmp_path / "good.flowkit", flow)
 
 
@@ -267,7 +257,7 @@ def test_not_a_flowkit_file(tmp_path, key):
     npz = tmp_path / "weights.npz"
     np.savez(npz, a=np.ones(3))
     eqx_file = tmp_path / "model.eqx"
-    eqx.tree_serialise_leaves(eqx_file, fk.realnvp(key=key, **SIZES))
+    eqx.tree_serialise_leaves(eqx_file, fk.realnvp(key, **SIZES))
     empty = tmp_path / "empty.flowkit"
     empty.write_bytes(b"")
     for path in (npz, eqx_file):
@@ -289,7 +279,7 @@ def test_not_a_flowkit_file(tmp_path, key):
 
 
 def test_save_is_atomic_and_overwrites(good_file, key):
-    flow = fk.realnvp(key=key, **SIZES)
+    flow = fk.realnvp(key, **SIZES)
     fk.save(good_file, perturb(flow, key))
     assert [p.name for p in good_file.parent.iterdir()] == ["good.flowkit"]  # no temp left
     info = fk.model_info(good_file)

@@ -35,14 +35,14 @@ def _vector_layers(key):
     cond = (COND,)
 
     def coupling(mask, kk, cond_shape=cond):
-        return fk.AffineCoupling(mask, key=kk, width=8, depth=1, cond_shape=cond_shape)
+        return fk.AffineCoupling(kk, mask, width=8, depth=1, cond_shape=cond_shape)
 
     def made(num_params, cond_size, kk):
-        return fk.MADE(DIM, num_params, width=8, depth=1, cond_size=cond_size, key=kk)
+        return fk.MADE(kk, DIM, num_params, width=8, depth=1, cond_size=cond_size)
 
     spline = fk.RationalQuadraticSplineTransformer(num_bins=4, tail_bound=2.0)
     softplus_affine = fk.SoftplusAffineTransformer()
-    mlp = fk.MLP(2, 2 * softplus_affine.num_params, width=8, depth=1, key=next(k))
+    mlp = fk.MLP(next(k), 2, 2 * softplus_affine.num_params, width=8, depth=1)
 
     def pair(kk):
         k0, k1 = jax.random.split(kk)
@@ -50,9 +50,9 @@ def _vector_layers(key):
 
     return [
         coupling(fk.alternating_mask(DIM), next(k)),
-        fk.AdditiveCoupling(fk.half_mask(DIM), key=next(k), width=8, depth=1),
+        fk.AdditiveCoupling(next(k), fk.half_mask(DIM), width=8, depth=1),
         fk.SplineCoupling(
-            fk.alternating_mask(DIM), key=next(k), num_bins=4, width=8, depth=1, cond_shape=cond
+            next(k), fk.alternating_mask(DIM), num_bins=4, width=8, depth=1, cond_shape=cond
         ),
         fk.Coupling(fk.half_mask(DIM), mlp, softplus_affine),
         fk.Reverse((DIM,)),
@@ -62,7 +62,7 @@ def _vector_layers(key):
         # spline inside its scan is the dearest thing to compile here).
         fk.MaskedAutoregressive(made(spline.num_params, COND, next(k)), spline),
         fk.InverseAutoregressive(made(2, None, next(k)), fk.AffineTransformer(DIM)),
-        fk.EmbedCondition(coupling(fk.half_mask(DIM), next(k), (2,)), COND, key=next(k)),
+        fk.EmbedCondition(next(k), coupling(fk.half_mask(DIM), next(k), (2,)), COND),
         fk.Stack.from_factory(next(k), pair, 3),
         fk.MemoryMode(coupling(fk.half_mask(DIM), next(k)), "remat"),
         # Pairs whose domains match, so both directions accept any real input. They come
@@ -106,7 +106,7 @@ def _image_layers(key):
     cond = (2,)
 
     def conv_coupling(mask, kk):
-        return fk.ConvAffineCoupling(mask, key=kk, hidden_channels=4, cond_shape=cond)
+        return fk.ConvAffineCoupling(kk, mask, width=4, cond_shape=cond)
 
     def step(kk):
         k0, k1 = jax.random.split(kk)
@@ -114,7 +114,7 @@ def _image_layers(key):
         return fk.Chain(
             [
                 fk.ActNorm(shape),
-                fk.InvertibleConv1x1LU(shape, key=k0),
+                fk.InvertibleConv1x1LU(k0, shape),
                 conv_coupling(fk.channel_mask(*shape), k1),
             ]
         )
@@ -127,7 +127,7 @@ def _image_layers(key):
             fk.BatchNorm((4, 4, 2)),
             outer,
             fk.ActNorm(outer.out_shape),
-            fk.InvertibleConv1x1(outer.out_shape, key=next(k)),
+            fk.InvertibleConv1x1(next(k), outer.out_shape),
         ]
     )
     inner = fk.MultiScale(
@@ -243,11 +243,11 @@ def test_layers_without_exact_inverse_fall_back(key):
     assert [n for n, _ in fk.backprop_plan(model)].count("MaskedAutoregressive") == 2
     for name in ("MaskedAutoregressive", "Tanh", "FromDistrax"):
         assert plan[name] == "remat", name
-    for name in ("Coupling x 3", "Permute", "Exp", "Affine"):
+    for name in ("AffineCoupling x 3", "SplineCoupling", "Coupling", "Permute", "Exp", "Affine"):
         assert plan[name] == "invert", name
     image = dict(fk.backprop_plan(_image_model(), "forward_and_log_det"))
     assert image["BatchNorm"] == "remat" and image["LogitPreprocess"] == "remat"
-    assert image["Coupling x 2"] == "invert" and image["InvertibleConv1x1"] == "invert"
+    assert image["ConvAffineCoupling x 2"] == "invert" and image["InvertibleConv1x1"] == "invert"
 
 
 class _Doubling(fk.AbstractBijector):
@@ -270,7 +270,7 @@ class _Doubling(fk.AbstractBijector):
 
 def test_undeclared_layer_is_stored_not_rebuilt(key):
     k1, k2, k3 = jax.random.split(key, 3)
-    coupling = randomize(fk.AffineCoupling(fk.half_mask(DIM), key=k1, width=8), k2)
+    coupling = randomize(fk.AffineCoupling(k1, fk.half_mask(DIM), width=8), k2)
     model = fk.Chain([coupling, _Doubling((DIM,)), coupling])
     ys = jax.random.normal(k3, (5, DIM))
 
@@ -294,7 +294,7 @@ def test_undeclared_layer_is_stored_not_rebuilt(key):
 def _flow(num_layers: int, cond_dim: int | None = None):
     """A random RealNVP on DIM-vectors (cached: each build compiles its stacked factory)."""
     key = jax.random.key(1)
-    flow = fk.realnvp(key=key, dim=DIM, num_layers=num_layers, width=16, cond_dim=cond_dim)
+    flow = fk.realnvp(key, dim=DIM, num_layers=num_layers, width=16, cond_shape=cond_dim)
     return randomize(flow, jax.random.fold_in(key, 1), scale=0.3)
 
 
@@ -302,7 +302,7 @@ def test_invertible_step_follows_the_standard_loss_curve(key):
     """flowkit.train's make_step(memory=...): same seed, same curve (measured: largest
     difference 2e-6 over 25 steps; tolerance 1e-4)."""
     data = fk.two_moons(jax.random.fold_in(key, 1), 128)
-    flow = fk.realnvp(key=key, dim=2, num_layers=4, width=8)
+    flow = fk.realnvp(key, dim=2, num_layers=4, width=8)
     optimizer = optax.adam(1e-2)
 
     def train(memory):
@@ -385,7 +385,7 @@ def test_anchoring_bounds_the_drift(key):
 
 
 def test_memory_mode_errors():
-    coupling = fk.AffineCoupling(fk.half_mask(DIM), key=jax.random.key(0), width=8)
+    coupling = fk.AffineCoupling(jax.random.key(0), fk.half_mask(DIM), width=8)
     with pytest.raises(ValueError, match=r"memory must be one of 'standard', 'remat', 'inv"):
         fk.MemoryMode(coupling, "low")
     with pytest.raises(ValueError, match="anchor_every must be a positive int"):
@@ -421,11 +421,18 @@ def test_memory_keyword_and_with_memory_mode(key):
     assert isinstance(remat.bijector, fk.MemoryMode) and remat.bijector.memory == "remat"
     plain = fk.with_memory_mode(remat, "standard")
     assert not isinstance(plain.bijector, fk.MemoryMode)
-    glow = fk.glow(key=key, image_shape=(4, 4, 1), num_scales=1, blocks_per_scale=2,
-                   hidden_channels=4, memory="invertible")  # fmt: skip
+    glow = fk.glow(
+        key, image_shape=(4, 4, 1), num_scales=1, layers_per_scale=2, width=4, memory="invertible"
+    )
     assert glow.bijector.memory == "invertible"
     plan = dict(fk.backprop_plan(glow.bijector))
-    every_layer = ("Squeeze", "ActNorm x 2", "InvertibleConv1x1LU x 2", "Coupling x 2", "Reshape")
+    every_layer = (
+        "Squeeze",
+        "ActNorm x 2",
+        "InvertibleConv1x1LU x 2",
+        "ConvAffineCoupling x 2",
+        "Reshape",
+    )
     assert plan == dict.fromkeys(every_layer, "invert"), plan
     x = jax.random.uniform(key, (8, 4, 4, 1))
     initialised = fk.data_init(glow, x)  # ActNorm inside the wrapper is reached

@@ -6,10 +6,16 @@ import jax.numpy as jnp
 import numpy as np
 
 import flowkit as fk
+from tests.registry._random import randomize
 
 
 def test_five_seeds_one_treedef_one_compile():
-    flows = [fk.realnvp(jax.random.key(seed), dim=3, num_layers=2, width=8) for seed in range(5)]
+    flows = [
+        randomize(
+            fk.realnvp(jax.random.key(seed), dim=3, num_layers=2, width=8), jax.random.key(seed)
+        )
+        for seed in range(5)
+    ]
     treedefs = {jax.tree_util.tree_structure(f) for f in flows}
     assert len(treedefs) == 1
     traces = []

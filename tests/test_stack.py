@@ -11,7 +11,7 @@ from .registry._random import randomize
 def test_stack_equals_unrolled_chain(key):
     def layer(k):
         return fk.Chain(
-            [fk.AffineCoupling(fk.half_mask(4), key=k, width=8), fk.random_permutation(k, (4,))]
+            [fk.AffineCoupling(k, fk.half_mask(4), width=8), fk.random_permutation(k, (4,))]
         )
 
     stack = randomize(fk.Stack.from_factory(key, layer, 4), jax.random.key(1))
@@ -27,6 +27,6 @@ def test_stack_equals_unrolled_chain(key):
 
 
 def test_odd_layer_count(key):
-    flow = fk.realnvp(key=key, dim=4, num_layers=5)
+    flow = fk.realnvp(key, dim=4, num_layers=5)
     assert isinstance(flow.bijector, fk.Chain)
     assert flow.bijector.layers[0].num_layers == 2

@@ -31,7 +31,7 @@ def test_realnvp_fits_two_moons(key):
     # the (identity-initialised) untrained flow. Threshold 2.6 leaves margin for platforms.
     k_train, k_test, k_flow = jax.random.split(key, 3)
     train, test = fk.two_moons(k_train, 2048), fk.two_moons(k_test, 2048)
-    flow = fk.realnvp(key=k_flow, dim=2, num_layers=6, width=64)
+    flow = fk.realnvp(k_flow, dim=2, num_layers=6, width=64)
     base_nll = float(-fk.standard_normal((2,)).log_prob(test).mean())
     untrained_nll = float(-flow.log_prob(test).mean())
 

@@ -17,12 +17,12 @@ def _arrays(tree):
 
 
 def _build(num_layers, width):
-    return fk.realnvp(key=jax.random.key(1), dim=6, num_layers=num_layers, width=width)
+    return fk.realnvp(jax.random.key(1), dim=6, num_layers=num_layers, width=width)
 
 
 @pytest.fixture(scope="module")
 def state():
-    flow = fk.realnvp(key=jax.random.key(1), dim=6, num_layers=2, width=16)
+    flow = fk.realnvp(jax.random.key(1), dim=6, num_layers=2, width=16)
     optimizer = train.default_optimizer(100, ema_decay=0.9)
     return flow, train.init_opt_state(optimizer, flow)
 

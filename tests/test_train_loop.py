@@ -20,7 +20,7 @@ def _arrays(tree):
 
 @pytest.fixture(scope="module")
 def setup():
-    flow = fk.realnvp(key=jax.random.key(1), dim=6, num_layers=2, width=16)
+    flow = fk.realnvp(jax.random.key(1), dim=6, num_layers=2, width=16)
     data = np.random.default_rng(0).normal(size=(256, 6)).astype(np.float32)
     optimizer = train.default_optimizer(NUM_STEPS, learning_rate=1e-2, warmup_steps=2)
     return flow, data, optimizer, train.make_step(optimizer)  # one compilation for the file

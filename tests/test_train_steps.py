@@ -38,7 +38,7 @@ def _arrays(tree):
 @pytest.fixture(scope="module")
 def setup():
     """A small flow, three batches of integer pixels, an optimiser with weight decay and EMA."""
-    flow = fk.realnvp(key=jax.random.key(1), dim=6, num_layers=2, width=16)
+    flow = fk.realnvp(jax.random.key(1), dim=6, num_layers=2, width=16)
     pixels = np.random.default_rng(0).integers(0, NUM_LEVELS, size=(3, 32, 6))
     optimizer = train.default_optimizer(
         100, learning_rate=1e-2, warmup_steps=1, weight_decay=1e-3, ema_decay=0.5

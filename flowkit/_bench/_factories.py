@@ -47,13 +47,13 @@ FACTORIES = (
     FactorySpec("iaf", "iaf"),
     FactorySpec("nsf-coupling", "nsf", kwargs=(("kind", "coupling"),)),
     FactorySpec("nsf-autoregressive", "nsf", kwargs=(("kind", "autoregressive"),)),
-    FactorySpec("glow", "glow", "image", (("hidden_channels", 32),), depth_arg="blocks_per_scale"),
+    FactorySpec("glow", "glow", "image", (("width", 32),), depth_arg="layers_per_scale"),
     FactorySpec(
         "realnvp-multiscale",
         "realnvp_multiscale",
         "image",
-        (("hidden_channels", 32), ("num_blocks", 1)),
-        depth_arg="final_couplings",
+        (("width", 32), ("depth", 1)),
+        depth_arg="final_layers",
     ),
 )
 

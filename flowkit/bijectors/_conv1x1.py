@@ -39,7 +39,7 @@ class InvertibleConv1x1(AbstractBijector):
     shape: Shape = eqx.field(static=True)
     cond_shape: None = eqx.field(static=True)
 
-    def __init__(self, shape: Shape, *, key: PRNGKeyArray):
+    def __init__(self, key: PRNGKeyArray, shape: Shape):
         self.shape = _check_shape("InvertibleConv1x1", shape)
         self.weight = random_orthogonal(key, self.shape[-1])
         self.cond_shape = None
@@ -78,7 +78,7 @@ class InvertibleConv1x1LU(AbstractBijector):
     shape: Shape = eqx.field(static=True)
     cond_shape: None = eqx.field(static=True)
 
-    def __init__(self, shape: Shape, *, key: PRNGKeyArray):
+    def __init__(self, key: PRNGKeyArray, shape: Shape):
         self.shape = _check_shape("InvertibleConv1x1LU", shape)
         lu, _, permutation = jax.lax.linalg.lu(random_orthogonal(key, self.shape[-1]))
         # W[permutation] = L @ U, so W = P @ L @ U with P the inverse row permutation.

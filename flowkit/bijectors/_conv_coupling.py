@@ -88,40 +88,37 @@ def image_conditioner_channels(
     return len(split[0]) + extra, len(split[1]) * num_params
 
 
-def ConvAffineCoupling(
-    mask: np.ndarray,
-    *,
-    key: PRNGKeyArray,
-    hidden_channels: int = 64,
-    num_blocks: int = 2,
-    activation: Callable[[Array], Array] = jax.nn.relu,
-    cond_shape: Shape | None = None,
-    transformer: AbstractTransformer | None = None,
-) -> Coupling:
+class ConvAffineCoupling(Coupling):
     """Affine coupling on one image ``(H, W, C)`` with a conv ResNet conditioner.
 
     ``mask`` is an image mask: :func:`checkerboard_mask` or :func:`channel_mask` (True
     entries are kept and condition the rest). The log-scale is ``rescale * tanh(raw)``
     with a learnable ``rescale`` (:class:`AffineTransformer`); the network's output layer
-    starts at zero, so a fresh layer is the identity. ``cond_shape``: a condition, flattened
-    and broadcast over the image as extra channels. ``transformer`` replaces the affine map
-    (e.g. a spline) if given.
+    starts at zero, so a fresh layer is the identity. ``width``, ``depth``: the ResNet's
+    channels and residual blocks. ``cond_shape``: a condition, flattened and broadcast over
+    the image as extra channels. ``transformer`` replaces the affine map (e.g.
+    :class:`AdditiveTransformer` for Glow's additive coupling, or a spline) if given.
     """
-    mask = np.asarray(mask, bool)
-    error = image_shape_error("ConvAffineCoupling", mask.shape)
-    if error:
-        raise ValueError(error)
-    if mask.all() or not mask.any():
-        raise ValueError("ConvAffineCoupling: the mask must keep some entries and move others.")
-    if transformer is None:
-        transformer = AffineTransformer(int((~mask).sum()))
-    c_in, c_out = image_conditioner_channels(mask, transformer.num_params, cond_shape)
-    net = ConvResNet(
-        c_in,
-        c_out,
-        hidden_channels=hidden_channels,
-        num_blocks=num_blocks,
-        activation=activation,
-        key=key,
-    )
-    return Coupling(mask, ImageConditioner(mask, net), transformer, cond_shape)
+
+    def __init__(
+        self,
+        key: PRNGKeyArray,
+        mask: np.ndarray,
+        *,
+        width: int = 64,
+        depth: int = 2,
+        activation: Callable[[Array], Array] = jax.nn.relu,
+        cond_shape: Shape | None = None,
+        transformer: AbstractTransformer | None = None,
+    ):
+        mask = np.asarray(mask, bool)
+        error = image_shape_error("ConvAffineCoupling", mask.shape)
+        if error:
+            raise ValueError(error)
+        if mask.all() or not mask.any():
+            raise ValueError("ConvAffineCoupling: the mask must keep some entries and move others.")
+        if transformer is None:
+            transformer = AffineTransformer(int((~mask).sum()))
+        c_in, c_out = image_conditioner_channels(mask, transformer.num_params, cond_shape)
+        net = ConvResNet(key, c_in, c_out, width=width, depth=depth, activation=activation)
+        super().__init__(mask, ImageConditioner(mask, net), transformer, cond_shape)

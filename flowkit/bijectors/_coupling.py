@@ -71,6 +71,10 @@ class Coupling(AbstractBijector):
     flattened condition) to ``n_trans * transformer.num_params`` numbers. The
     ``transformer`` (affine, additive, spline, ...) maps each other entry with its own
     parameters. Works on any event shape: entries are taken from the flattened event.
+
+    :class:`AffineCoupling`, :class:`AdditiveCoupling`, :class:`SplineCoupling` and
+    :class:`ConvAffineCoupling` are this class with a conditioner and transformer built for
+    you (``isinstance(layer, Coupling)`` holds for all of them).
     """
 
     conditioner: Callable
@@ -101,8 +105,17 @@ class Coupling(AbstractBijector):
         flat = z.reshape(-1)
         kept, moved = _take(flat, self.cond_idx), _take(flat, self.trans_idx)
         cond = None if condition is None else condition.reshape(-1)
-        params = self.conditioner(kept, cond).reshape(len(self.trans_idx), -1)
-        return kept, moved, params
+        params = self.conditioner(kept, cond)
+        expected = len(self.trans_idx) * self.transformer.num_params
+        if jnp.size(params) != expected:
+            raise ValueError(
+                f"{type(self).__name__}: the conditioner returned {jnp.size(params)} numbers "
+                f"but the {type(self.transformer).__name__} needs {expected} "
+                f"({self.transformer.num_params} per transformed entry x "
+                f"{len(self.trans_idx)} entries); make the conditioner's output size "
+                f"{expected}."
+            )
+        return kept, moved, params.reshape(len(self.trans_idx), -1)
 
     def _merge(self, kept, moved):
         plan = _merge_plan(self.cond_idx, self.trans_idx)
@@ -135,53 +148,57 @@ class Coupling(AbstractBijector):
         return self.shape
 
 
-def _mlp_coupling(
-    mask, transformer, key, width, depth, activation, cond_shape
-) -> tuple[MLP, tuple[int, ...] | None]:
+def _mlp(key, mask, transformer, width, depth, activation, cond_shape) -> MLP:
+    """The MLP conditioner of a vector coupling: kept entries (+ condition) -> parameters."""
     n_cond, n_trans = int(mask.sum()), int((~mask).sum())
     cond_size = None if cond_shape is None else int(np.prod(cond_shape))
-    mlp = MLP(
+    return MLP(
+        key,
         n_cond,
         n_trans * transformer.num_params,
         width=width,
         depth=depth,
         activation=activation,
         cond_size=cond_size,
-        key=key,
     )
-    return mlp, cond_shape
 
 
-def AffineCoupling(
-    mask: np.ndarray,
-    *,
-    key: PRNGKeyArray,
-    width: int = 64,
-    depth: int = 2,
-    activation: Callable = jax.nn.relu,
-    cond_shape: Shape | None = None,
-) -> Coupling:
-    """RealNVP affine coupling with an MLP conditioner and tanh-bounded log-scale.
+class AffineCoupling(Coupling):
+    """RealNVP affine coupling with an MLP conditioner and a tanh-bounded log-scale.
 
     The conditioner's last layer is zero, so a fresh layer is the identity.
     """
-    mask = np.asarray(mask, bool)
-    transformer = AffineTransformer(int((~mask).sum()))
-    mlp, cond_shape = _mlp_coupling(mask, transformer, key, width, depth, activation, cond_shape)
-    return Coupling(mask, mlp, transformer, cond_shape)
+
+    def __init__(
+        self,
+        key: PRNGKeyArray,
+        mask: np.ndarray,
+        *,
+        width: int = 64,
+        depth: int = 2,
+        activation: Callable[[Array], Array] = jax.nn.relu,
+        cond_shape: Shape | None = None,
+    ):
+        mask = np.asarray(mask, bool)
+        transformer = AffineTransformer(int((~mask).sum()))
+        mlp = _mlp(key, mask, transformer, width, depth, activation, cond_shape)
+        super().__init__(mask, mlp, transformer, cond_shape)
 
 
-def AdditiveCoupling(
-    mask: np.ndarray,
-    *,
-    key: PRNGKeyArray,
-    width: int = 64,
-    depth: int = 2,
-    activation: Callable = jax.nn.relu,
-    cond_shape: Shape | None = None,
-) -> Coupling:
+class AdditiveCoupling(Coupling):
     """NICE additive coupling ``y2 = x2 + m(x1)``: volume preserving."""
-    mask = np.asarray(mask, bool)
-    transformer = AdditiveTransformer()
-    mlp, cond_shape = _mlp_coupling(mask, transformer, key, width, depth, activation, cond_shape)
-    return Coupling(mask, mlp, transformer, cond_shape)
+
+    def __init__(
+        self,
+        key: PRNGKeyArray,
+        mask: np.ndarray,
+        *,
+        width: int = 64,
+        depth: int = 2,
+        activation: Callable[[Array], Array] = jax.nn.relu,
+        cond_shape: Shape | None = None,
+    ):
+        mask = np.asarray(mask, bool)
+        transformer = AdditiveTransformer()
+        mlp = _mlp(key, mask, transformer, width, depth, activation, cond_shape)
+        super().__init__(mask, mlp, transformer, cond_shape)

@@ -19,7 +19,7 @@ from ._segments import OnFirst, opposite
 
 def has_coupling_backward(layer) -> bool:
     """True for a :class:`Coupling` (also inside a multi-scale :class:`OnFirst`)."""
-    return type(_unwrap(layer)) is Coupling
+    return isinstance(_unwrap(layer), Coupling)
 
 
 def _unwrap(layer):

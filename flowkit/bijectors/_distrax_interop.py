@@ -44,8 +44,10 @@ class FromDistrax(AbstractBijector):
 class ToDistrax(distrax.Bijector):
     """A flowkit bijector as a ``distrax.Bijector`` (so ``distrax.Transformed`` accepts it).
 
-    Inputs may carry leading batch dimensions, which are mapped with ``jax.vmap``.
-    Conditional bijectors are not supported: distrax has no conditioning argument.
+    Inputs may carry leading batch dimensions, which are mapped with ``jax.vmap``; shape-
+    changing bijectors (e.g. :class:`Squeeze`) keep the batch dimensions and change the event
+    part: ``forward`` maps ``(*batch, *shape)`` to ``(*batch, *out_shape)``. Conditional
+    bijectors are not supported: distrax has no conditioning argument.
     """
 
     def __init__(self, bijector: AbstractBijector):
@@ -55,19 +57,25 @@ class ToDistrax(distrax.Bijector):
                 "pass an unconditional flowkit bijector."
             )
         self.flowkit_bijector = bijector
-        ndims = len(bijector.shape)
-        super().__init__(event_ndims_in=ndims, event_ndims_out=ndims)
+        super().__init__(
+            event_ndims_in=len(bijector.shape), event_ndims_out=len(bijector.out_shape)
+        )
 
-    def _batched(self, method: str, x: Array):
+    def _batched(self, method: str, x: Array, event: Shape, out_event: Shape):
         fn = getattr(self.flowkit_bijector, method)
-        event = tuple(self.flowkit_bijector.shape)
+        if tuple(x.shape[x.ndim - len(event) :]) != event or x.ndim < len(event):
+            raise ValueError(
+                f"ToDistrax.{method}: expected an array of shape (*batch, "
+                f"{', '.join(map(str, event))}); got shape {x.shape}."
+            )
         batch = x.shape[: x.ndim - len(event)]
-        flat = x.reshape((-1,) + event)
-        y, log_det = jax.vmap(fn)(flat)
-        return y.reshape(batch + event), log_det.reshape(batch)
+        y, log_det = jax.vmap(fn)(x.reshape((-1,) + event))
+        return y.reshape(batch + out_event), log_det.reshape(batch)
 
     def forward_and_log_det(self, x: Array) -> tuple[Array, Array]:
-        return self._batched("forward_and_log_det", jnp.asarray(x))
+        b = self.flowkit_bijector
+        return self._batched("forward_and_log_det", jnp.asarray(x), b.shape, b.out_shape)
 
     def inverse_and_log_det(self, y: Array) -> tuple[Array, Array]:
-        return self._batched("inverse_and_log_det", jnp.asarray(y))
+        b = self.flowkit_bijector
+        return self._batched("inverse_and_log_det", jnp.asarray(y), b.out_shape, b.shape)

@@ -23,7 +23,7 @@ class EmbedCondition(AbstractBijector):
     shape: Shape = eqx.field(static=True)
     cond_shape: Shape = eqx.field(static=True)
 
-    def __init__(self, bijector: AbstractBijector, num_classes: int, *, key: PRNGKeyArray):
+    def __init__(self, key: PRNGKeyArray, bijector: AbstractBijector, num_classes: int):
         if bijector.cond_shape is None:
             raise ValueError(
                 f"EmbedCondition: {type(bijector).__name__} is unconditional (cond_shape=None); "

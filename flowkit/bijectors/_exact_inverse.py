@@ -33,7 +33,8 @@ _RULES: dict[type, Rule] = {}
 
 
 def register_exact_inverse(cls: type, rule: Rule = True) -> None:
-    """Declare whether layers of exactly type ``cls`` have a cheap exact inverse.
+    """Declare whether layers of type ``cls`` (and its subclasses, unless they register
+    themselves) have a cheap exact inverse.
 
     ``rule`` is a bool, or a function ``layer -> bool`` for wrappers whose answer depends on
     what they hold (e.g. a coupling is exact when its transformer is). Elementwise
@@ -52,7 +53,8 @@ def has_exact_cheap_inverse(layer: object) -> bool:
         return True
     if isinstance(layer, AbstractComposite) and type(layer) not in _RULES:
         return all(has_exact_cheap_inverse(child) for child in children(layer))
-    rule = _RULES.get(type(layer), False)
+    # The nearest registered class: AffineCoupling answers as the Coupling it is.
+    rule = next((_RULES[c] for c in type(layer).__mro__ if c in _RULES), False)
     return bool(rule(layer)) if callable(rule) else bool(rule)
 
 

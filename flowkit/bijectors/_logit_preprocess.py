@@ -25,10 +25,10 @@ class LogitPreprocess(AbstractBijector):
     cond_shape: None = eqx.field(static=True)
 
     def __init__(self, shape: Shape, alpha: float = 0.05):
-        if not 0.0 <= alpha < 0.5:
+        if not 0.0 < alpha < 0.5:
             raise ValueError(
-                f"LogitPreprocess: alpha must be in [0, 0.5) (data are mapped to "
-                f"[alpha, 1 - alpha]); got {alpha}."
+                f"LogitPreprocess: alpha must be in (0, 0.5) (data are mapped to "
+                f"[alpha, 1 - alpha]; alpha = 0 sends 0 and 1 to -inf and inf); got {alpha}."
             )
         self.alpha = float(alpha)
         self.shape = tuple(shape)

@@ -51,9 +51,18 @@ class Stack(AbstractComposite):
     shape: Shape = eqx.field(static=True)
     cond_shape: Shape | None = eqx.field(static=True)
 
-    def __init__(self, layers: AbstractBijector, num_layers: int, *, unroll: int | bool = 1):
+    def __init__(
+        self, layers: AbstractBijector, num_layers: int | None = None, *, unroll: int | bool = 1
+    ):
         if not isinstance(layers, AbstractBijector):
             raise TypeError(f"Stack: expected a flowkit bijector; got {type(layers).__name__}.")
+        if num_layers is None:
+            raise TypeError(
+                f"Stack(layers, num_layers) takes layers already stacked along a leading axis "
+                f"and their count; to repeat one {type(layers).__name__} with fresh "
+                "parameters use Stack.from_factory(key, make_layer, num_layers), or Chain "
+                "for a list of ordinary layers."
+            )
         if not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f"Stack needs num_layers >= 1; got {num_layers!r}.")
         if tuple(layers.out_shape) != tuple(layers.shape):

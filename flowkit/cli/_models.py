@@ -28,28 +28,26 @@ def model_event_shape(name: str, data_shape: tuple[int, ...]) -> tuple[int, ...]
 
 
 def build_model(
+    key: jax.Array,
     name: str,
     data_shape: tuple[int, ...],
     *,
-    key: jax.Array,
     width: int | None = None,
+    depth: int | None = None,
     num_layers: int | None = None,
 ) -> fk.Flow:
     """A flow for events of ``data_shape`` (vector models see the flattened event), with the
-    factory's defaults unless ``width`` (hidden units or channels) or ``num_layers`` is given."""
+    factory's defaults unless ``width``, ``depth`` or ``num_layers`` (``layers_per_scale``
+    for image models) is given: the factories' own names."""
     shape = model_event_shape(name, data_shape)
-    kwargs: dict = {}
+    kwargs: dict = {"width": width, "depth": depth}
     try:
         if name in IMAGE_MODELS:
-            if width is not None:
-                kwargs["hidden_channels"] = width
-            if num_layers is not None:
-                kwargs["blocks_per_scale" if name == "glow" else "couplings_per_scale"] = num_layers
-            return getattr(fk, name.replace("-", "_"))(key=key, image_shape=shape, **kwargs)
-        if width is not None:
-            kwargs["width"] = width
-        if num_layers is not None:
-            kwargs["num_layers"] = num_layers
-        return getattr(fk, name)(key=key, dim=shape[0], **kwargs)
+            kwargs["layers_per_scale"] = num_layers
+            kwargs = {k: v for k, v in kwargs.items() if v is not None}
+            return getattr(fk, name.replace("-", "_"))(key, image_shape=shape, **kwargs)
+        kwargs["num_layers"] = num_layers
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        return getattr(fk, name)(key, dim=shape[0], **kwargs)
     except ValueError as error:  # the factory's own argument checks, e.g. image sizes
         raise UserError(str(error)) from None

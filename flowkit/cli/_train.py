@@ -71,8 +71,18 @@ def add_train_parser(commands) -> None:
         metavar="{" + ",".join(MEMORY) + "}",
         help="backprop: store activations, rematerialise, or rebuild them by inversion",
     )
-    parser.add_argument("--width", type=int, default=None, help="hidden units (channels)")
-    parser.add_argument("--layers", type=int, default=None, help="layers (blocks per scale)")
+    parser.add_argument(
+        "--width", type=int, default=None, help="the factory's width: hidden units (channels)"
+    )
+    parser.add_argument(
+        "--depth", type=int, default=None, help="the factory's depth: conditioner hidden layers"
+    )
+    parser.add_argument(
+        "--layers",
+        type=int,
+        default=None,
+        help="the factory's num_layers (layers_per_scale for image models)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="model, split, shuffle and noise")
     parser.add_argument(
         "--out", type=Path, default=None, help="run directory (default: runs/DATA-MODEL)"
@@ -126,6 +136,7 @@ def _settings(args: argparse.Namespace, data_shape, num_levels) -> dict:
         "seed": args.seed,
         "val_fraction": args.val_fraction,
         "width": args.width,
+        "depth": args.depth,
         "layers": args.layers,
         "epochs": args.epochs,
         "steps": args.steps,
@@ -165,7 +176,12 @@ def run_train(args: argparse.Namespace) -> None:
     if args.resume:
         _check_resume(out, settings)
     flow = build_model(
-        args.model, model_shape, key=k_model, width=args.width, num_layers=args.layers
+        k_model,
+        args.model,
+        model_shape,
+        width=args.width,
+        depth=args.depth,
+        num_layers=args.layers,
     )
     if args.model in IMAGE_MODELS:  # ActNorm layers start from the statistics of a batch
         first = Loader(data.train, batch_size=min(256, len(data.train)), seed=args.seed)

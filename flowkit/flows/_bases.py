@@ -25,9 +25,21 @@ def uniform(shape: Shape, low: float = 0.0, high: float = 1.0) -> distrax.Distri
     return _independent(distrax.Uniform(jnp.full(shape, low), jnp.full(shape, high)), shape)
 
 
-def make_base(name: str, shape: Shape) -> distrax.Distribution:
-    """A base distribution by name: ``"normal"``, ``"logistic"`` or ``"uniform"``."""
+def make_base(base: "str | distrax.Distribution", shape: Shape) -> distrax.Distribution:
+    """A base distribution over events of ``shape``: by name (``"normal"``, ``"logistic"``
+    or ``"uniform"``), or any distrax distribution with that event shape, returned as is."""
+    if not isinstance(base, str):
+        event = tuple(getattr(base, "event_shape", ()))
+        if event != tuple(shape):
+            raise ValueError(
+                f"base: the distribution's event shape {event} must be the flow's latent "
+                f"shape {tuple(shape)}; wrap a scalar distribution with "
+                "distrax.Independent over that shape."
+            )
+        return base
     makers = {"normal": standard_normal, "logistic": standard_logistic, "uniform": uniform}
-    if name not in makers:
-        raise ValueError(f"Unknown base {name!r}; expected one of {sorted(makers)}.")
-    return makers[name](shape)
+    if base not in makers:
+        raise ValueError(
+            f"Unknown base {base!r}; expected one of {sorted(makers)} or a distrax distribution."
+        )
+    return makers[base](shape)

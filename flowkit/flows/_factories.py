@@ -1,33 +1,44 @@
-"""Keyword-argument factories for flows on vectors: NICE and RealNVP."""
+"""Factories for coupling flows on vectors: NICE and RealNVP (key first, sizes by keyword)."""
 
+import math
 from collections.abc import Callable, Sequence
 
+import distrax
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from .._typing import PRNGKeyArray
+from .._typing import Array, PRNGKeyArray, Shape
 from ..bijectors._base import AbstractBijector
 from ..bijectors._chain import Chain
-from ..bijectors._coupling import AdditiveCoupling, AffineCoupling
+from ..bijectors._coupling import Coupling
 from ..bijectors._elementwise import Scale
 from ..bijectors._masks import vector_mask
 from ..bijectors._memory import check_memory_mode, wrap_memory
 from ..bijectors._stack import Stack
+from ..nn._mlp import MLP
 from ._bases import make_base
+from ._factory_args import (
+    ConditionerSpec,
+    TransformerSpec,
+    as_cond_shape,
+    make_conditioner,
+    make_transformer,
+)
 from ._flow import Flow
 
 
 def coupling_stack(
-    make_coupling: Callable[..., AbstractBijector],
-    *,
     key: PRNGKeyArray,
+    make_coupling: Callable[[PRNGKeyArray, np.ndarray], AbstractBijector],
+    *,
     dim: int,
     num_layers: int,
     mask: str,
 ) -> AbstractBijector:
     """``num_layers`` couplings with alternating masks, scan-stacked in (mask, ~mask) pairs.
 
-    ``make_coupling(mask_array, key)`` builds one layer. An odd count adds one final layer.
+    ``make_coupling(key, mask_array)`` builds one layer. An odd count adds one final layer.
     """
     if num_layers < 1:
         raise ValueError(f"num_layers must be >= 1; got {num_layers}.")
@@ -35,89 +46,129 @@ def coupling_stack(
 
     def pair(k):
         k0, k1 = jax.random.split(k)
-        return Chain([make_coupling(masks[0], k0), make_coupling(masks[1], k1)])
+        return Chain([make_coupling(k0, masks[0]), make_coupling(k1, masks[1])])
 
     key, last_key = jax.random.split(key)
     layers: list[AbstractBijector] = []
     if num_layers >= 2:
         layers.append(Stack.from_factory(key, pair, num_layers // 2))
     if num_layers % 2:
-        layers.append(make_coupling(masks[0], last_key))
+        layers.append(make_coupling(last_key, masks[0]))
     return layers[0] if len(layers) == 1 else Chain(layers)
 
 
-def _check_dim(dim: int):
+def mlp_couplings(
+    owner: str,
+    transformer: TransformerSpec,
+    conditioner: ConditionerSpec | None,
+    *,
+    width: int,
+    depth: int,
+    activation: Callable[[Array], Array],
+    cond_shape: Shape | None,
+    num_bins: int = 8,
+    tail_bound: float = 3.0,
+) -> Callable[[PRNGKeyArray, np.ndarray], Coupling]:
+    """``(key, mask) -> Coupling`` with the given transformer and (by default MLP)
+    conditioner, whose last layer starts at zero so a fresh layer is the identity."""
+    cond_size = None if cond_shape is None else math.prod(cond_shape)
+    if conditioner is None:
+
+        def conditioner(k, n_in, n_out, *, cond_size):
+            return MLP(
+                k, n_in, n_out, width=width, depth=depth, activation=activation,
+                cond_size=cond_size,
+            )  # fmt: skip
+
+    def make(k, mask):
+        n_trans = int((~mask).sum())
+        trans = make_transformer(owner, transformer, n_trans, num_bins, tail_bound)
+        net = make_conditioner(
+            conditioner, k, int(mask.sum()), n_trans * trans.num_params, cond_size
+        )
+        return Coupling(mask, net, trans, cond_shape)
+
+    return make
+
+
+def _check_dim(owner: str, dim: int):
     if dim < 2:
         raise ValueError(
-            f"Coupling flows need dim >= 2 (half the entries condition the rest); got dim={dim}."
+            f"{owner}: coupling flows need dim >= 2 (half the entries condition the rest); "
+            f"got dim={dim}."
         )
 
 
 def realnvp(
-    *,
     key: PRNGKeyArray,
+    *,
     dim: int,
     num_layers: int = 8,
     width: int = 64,
     depth: int = 2,
     mask: str = "alternating",
-    activation: Callable = jax.nn.relu,
-    base: str = "normal",
-    cond_dim: int | None = None,
+    activation: Callable[[Array], Array] = jax.nn.relu,
+    transformer: TransformerSpec = "affine",
+    conditioner: ConditionerSpec | None = None,
+    base: str | distrax.Distribution = "normal",
+    cond_shape: int | Shape | None = None,
     memory: str = "standard",
 ) -> Flow:
     """RealNVP (Dinh et al. 2017) on ``dim``-vectors: affine couplings, tanh-bounded scales.
 
     Args:
+        key: the PRNG key for the initial parameters.
         num_layers: coupling layers; masks alternate between a mask and its complement.
         width, depth: the MLP conditioner's hidden width and number of hidden layers.
         mask: ``"alternating"`` (even/odd entries) or ``"half"`` (first/second half).
-        base: ``"normal"``, ``"logistic"`` or ``"uniform"``.
-        cond_dim: size of a condition vector, for a conditional flow.
+        transformer: ``"affine"`` (the paper's), another name (``"softplus"``,
+            ``"spline"``, ``"additive"``), an :class:`AbstractTransformer`, or its class.
+        conditioner: ``(key, in_size, out_size, *, cond_size) -> network`` replacing the MLP
+            (e.g. ``functools.partial(fk.MLP, width=256)``).
+        base: ``"normal"``, ``"logistic"``, ``"uniform"`` or a distrax distribution with
+            event shape ``(dim,)``.
+        cond_shape: the shape of a condition (an int ``k`` means ``(k,)``).
         memory: how gradients are taken: ``"standard"``, ``"remat"`` or ``"invertible"``
             (memory flat in depth; see :func:`flowkit.with_memory_mode`).
     """
-    _check_dim(dim)
+    _check_dim("realnvp", dim)
     check_memory_mode("realnvp", memory)
-    cond_shape = None if cond_dim is None else (cond_dim,)
-
-    def make(m, k):
-        return AffineCoupling(
-            m, key=k, width=width, depth=depth, activation=activation, cond_shape=cond_shape
-        )
-
-    bijector = coupling_stack(make, key=key, dim=dim, num_layers=num_layers, mask=mask)
+    cond_shape = as_cond_shape("realnvp", cond_shape)
+    make = mlp_couplings(
+        "realnvp", transformer, conditioner, width=width, depth=depth,
+        activation=activation, cond_shape=cond_shape,
+    )  # fmt: skip
+    bijector = coupling_stack(key, make, dim=dim, num_layers=num_layers, mask=mask)
     return Flow(wrap_memory(bijector, memory, owner="realnvp"), make_base(base, (dim,)))
 
 
 def nice(
-    *,
     key: PRNGKeyArray,
+    *,
     dim: int,
     num_layers: int = 4,
     width: int = 64,
     depth: int = 4,
     mask: str = "alternating",
-    activation: Callable = jax.nn.relu,
-    base: str = "logistic",
-    cond_dim: int | None = None,
+    activation: Callable[[Array], Array] = jax.nn.relu,
+    conditioner: ConditionerSpec | None = None,
+    base: str | distrax.Distribution = "logistic",
+    cond_shape: int | Shape | None = None,
     memory: str = "standard",
 ) -> Flow:
     """NICE (Dinh et al. 2015): additive couplings then a diagonal scaling layer.
 
-    Defaults follow the paper: 4 couplings, deep MLPs and a logistic base. ``memory``: as
-    in :func:`realnvp`.
+    Defaults follow the paper: 4 couplings, deep MLPs and a logistic base. Other arguments
+    as in :func:`realnvp`.
     """
-    _check_dim(dim)
+    _check_dim("nice", dim)
     check_memory_mode("nice", memory)
-    cond_shape = None if cond_dim is None else (cond_dim,)
-
-    def make(m, k):
-        return AdditiveCoupling(
-            m, key=k, width=width, depth=depth, activation=activation, cond_shape=cond_shape
-        )
-
-    couplings = coupling_stack(make, key=key, dim=dim, num_layers=num_layers, mask=mask)
+    cond_shape = as_cond_shape("nice", cond_shape)
+    make = mlp_couplings(
+        "nice", "additive", conditioner, width=width, depth=depth, activation=activation,
+        cond_shape=cond_shape,
+    )  # fmt: skip
+    couplings = coupling_stack(key, make, dim=dim, num_layers=num_layers, mask=mask)
     # In the density direction (the inverse) data goes through the couplings, then the scaling.
     layers: Sequence[AbstractBijector] = [Scale(jnp.zeros((dim,))), couplings]
     return Flow(wrap_memory(Chain(layers), memory, owner="nice"), make_base(base, (dim,)))

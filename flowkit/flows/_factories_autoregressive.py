@@ -1,45 +1,31 @@
-"""Keyword-argument factories for autoregressive and spline flows: MAF, IAF and NSF."""
+"""Factories for autoregressive and spline flows: MAF, IAF and NSF (key first)."""
 
 import math
 from collections.abc import Callable
 
+import distrax
 import jax
 
-from .._typing import PRNGKeyArray, Shape
+from .._typing import Array, PRNGKeyArray, Shape
 from ..bijectors._autoregressive import InverseAutoregressive, MaskedAutoregressive
 from ..bijectors._base import AbstractBijector
 from ..bijectors._chain import Chain
 from ..bijectors._memory import check_memory_mode, wrap_memory
 from ..bijectors._permute import Reverse, random_permutation
-from ..bijectors._spline import RationalQuadraticSplineTransformer
-from ..bijectors._spline_coupling import SplineCoupling
 from ..bijectors._stack import Stack
-from ..bijectors._transformers import (
-    AbstractTransformer,
-    AffineTransformer,
-    SoftplusAffineTransformer,
-)
 from ..nn._made import MADE
 from ._bases import make_base
-from ._factories import coupling_stack
+from ._factories import coupling_stack, mlp_couplings
+from ._factory_args import (
+    ConditionerSpec,
+    TransformerSpec,
+    as_cond_shape,
+    make_conditioner,
+    make_transformer,
+)
 from ._flow import Flow
 
-TRANSFORMERS = ("affine", "softplus", "spline")
 PERMUTATIONS = ("reverse", "random")
-
-
-def make_transformer(
-    name: str, dim: int, num_bins: int = 8, tail_bound: float = 3.0
-) -> AbstractTransformer:
-    """An elementwise transformer by name: ``"affine"`` (tanh-bounded log-scale),
-    ``"softplus"`` (softplus scale, unbounded above) or ``"spline"`` (rational-quadratic)."""
-    if name == "affine":
-        return AffineTransformer(dim)
-    if name == "softplus":
-        return SoftplusAffineTransformer()
-    if name == "spline":
-        return RationalQuadraticSplineTransformer(num_bins, tail_bound)
-    raise ValueError(f"Unknown transformer {name!r}; expected one of {list(TRANSFORMERS)}.")
 
 
 def _check(dim: int, num_layers: int, permutation: str):
@@ -52,40 +38,47 @@ def _check(dim: int, num_layers: int, permutation: str):
 
 
 def autoregressive_stack(
+    key: PRNGKeyArray,
     layer_cls: type[MaskedAutoregressive] | type[InverseAutoregressive],
     *,
-    key: PRNGKeyArray,
+    owner: str,
     dim: int,
     num_layers: int,
-    transformer: str,
+    transformer: TransformerSpec,
+    conditioner: ConditionerSpec | None,
     num_bins: int,
     tail_bound: float,
     width: int,
     depth: int,
     permutation: str,
-    activation: Callable,
+    activation: Callable[[Array], Array],
     cond_shape: Shape | None,
 ) -> AbstractBijector:
     """``num_layers`` (autoregressive layer, permutation) pairs, scan-stacked.
 
     Each autoregressive layer uses the natural order; the permutation after it (a reversal,
-    or a random permutation drawn per layer) changes the order the next layer sees.
+    or a random permutation drawn per layer) changes the order the next layer sees. A
+    ``conditioner`` builder must return a MADE (its masks make the layer autoregressive).
     """
     _check(dim, num_layers, permutation)
     cond_size = None if cond_shape is None else math.prod(cond_shape)
+    if conditioner is None:
+
+        def conditioner(k, n_in, num_params, *, cond_size):
+            return MADE(
+                k, n_in, num_params, width=width, depth=depth, activation=activation,
+                cond_size=cond_size,
+            )  # fmt: skip
 
     def make_layer(k):
         k_made, k_perm = jax.random.split(k)
-        trans = make_transformer(transformer, dim, num_bins, tail_bound)
-        made = MADE(
-            dim,
-            trans.num_params,
-            width=width,
-            depth=depth,
-            activation=activation,
-            cond_size=cond_size,
-            key=k_made,
-        )
+        trans = make_transformer(owner, transformer, dim, num_bins, tail_bound)
+        made = make_conditioner(conditioner, k_made, dim, trans.num_params, cond_size)
+        if not isinstance(made, MADE):
+            raise TypeError(
+                f"{owner}: conditioner= must build a flowkit.MADE (its masks make the layer "
+                f"autoregressive); it built a {type(made).__name__}."
+            )
         layer = layer_cls(made, trans, cond_shape)
         perm = Reverse((dim,)) if permutation == "reverse" else random_permutation(k_perm, (dim,))
         return Chain([layer, perm])
@@ -94,19 +87,20 @@ def autoregressive_stack(
 
 
 def maf(
-    *,
     key: PRNGKeyArray,
+    *,
     dim: int,
     num_layers: int = 5,
-    transformer: str = "affine",
     width: int = 64,
     depth: int = 2,
+    transformer: TransformerSpec = "affine",
+    conditioner: ConditionerSpec | None = None,
     permutation: str = "reverse",
     num_bins: int = 8,
     tail_bound: float = 3.0,
-    activation: Callable = jax.nn.relu,
-    base: str = "normal",
-    cond_dim: int | None = None,
+    activation: Callable[[Array], Array] = jax.nn.relu,
+    base: str | distrax.Distribution = "normal",
+    cond_shape: int | Shape | None = None,
     memory: str = "standard",
 ) -> Flow:
     """Masked autoregressive flow (Papamakarios et al. 2017) on ``dim``-vectors.
@@ -114,50 +108,41 @@ def maf(
     ``log_prob`` takes one pass per layer; sampling takes ``dim`` sequential steps per layer.
 
     Args:
+        key: the PRNG key for the initial parameters.
         num_layers: MAF layers, each followed by a permutation; scan-stacked.
-        transformer: ``"affine"`` (tanh-bounded log-scale), ``"softplus"`` (softplus scale)
-            or ``"spline"`` (rational-quadratic with ``num_bins`` bins on
-            ``+/-tail_bound``, i.e. an autoregressive neural spline flow).
         width, depth: the MADE's hidden width and number of hidden layers.
+        transformer: ``"affine"`` (tanh-bounded log-scale), ``"softplus"`` (softplus scale),
+            ``"spline"`` (rational-quadratic with ``num_bins`` bins on ``+/-tail_bound``,
+            i.e. an autoregressive neural spline flow), an :class:`AbstractTransformer`, or
+            its class.
+        conditioner: ``(key, dim, num_params, *, cond_size) -> MADE`` replacing the default
+            (e.g. ``functools.partial(fk.MADE, width=256, order="random")``).
         permutation: ``"reverse"`` or ``"random"`` (a different one per layer).
-        base: ``"normal"``, ``"logistic"`` or ``"uniform"``.
-        cond_dim: size of a condition vector, for a conditional flow.
+        base: ``"normal"``, ``"logistic"``, ``"uniform"`` or a distrax distribution with
+            event shape ``(dim,)``.
+        cond_shape: the shape of a condition (an int ``k`` means ``(k,)``).
         memory: how gradients are taken (see :func:`flowkit.with_memory_mode`). MAF layers
             have no cheap exact inverse, so ``"invertible"`` stores each layer's input
             (as ``"remat"`` does).
     """
-    cond_shape = None if cond_dim is None else (cond_dim,)
-    bijector = autoregressive_stack(
-        MaskedAutoregressive,
-        key=key,
-        dim=dim,
-        num_layers=num_layers,
-        transformer=transformer,
-        num_bins=num_bins,
-        tail_bound=tail_bound,
-        width=width,
-        depth=depth,
-        permutation=permutation,
-        activation=activation,
-        cond_shape=cond_shape,
-    )
-    return Flow(wrap_memory(bijector, memory, owner="maf"), make_base(base, (dim,)))
+    return _autoregressive_flow(MaskedAutoregressive, "maf", **locals())
 
 
 def iaf(
-    *,
     key: PRNGKeyArray,
+    *,
     dim: int,
     num_layers: int = 5,
-    transformer: str = "affine",
     width: int = 64,
     depth: int = 2,
+    transformer: TransformerSpec = "affine",
+    conditioner: ConditionerSpec | None = None,
     permutation: str = "reverse",
     num_bins: int = 8,
     tail_bound: float = 3.0,
-    activation: Callable = jax.nn.relu,
-    base: str = "normal",
-    cond_dim: int | None = None,
+    activation: Callable[[Array], Array] = jax.nn.relu,
+    base: str | distrax.Distribution = "normal",
+    cond_shape: int | Shape | None = None,
     memory: str = "standard",
 ) -> Flow:
     """Inverse autoregressive flow (Kingma et al. 2016) on ``dim``-vectors.
@@ -166,39 +151,34 @@ def iaf(
     needs); ``log_prob`` of given data takes ``dim`` sequential steps per layer. Arguments as
     in :func:`maf` (``memory`` too: IAF layers are stored, never rebuilt).
     """
-    cond_shape = None if cond_dim is None else (cond_dim,)
+    return _autoregressive_flow(InverseAutoregressive, "iaf", **locals())
+
+
+def _autoregressive_flow(layer_cls, owner, *, key, dim, base, memory, cond_shape, **sizes):
+    check_memory_mode(owner, memory)
     bijector = autoregressive_stack(
-        InverseAutoregressive,
-        key=key,
-        dim=dim,
-        num_layers=num_layers,
-        transformer=transformer,
-        num_bins=num_bins,
-        tail_bound=tail_bound,
-        width=width,
-        depth=depth,
-        permutation=permutation,
-        activation=activation,
-        cond_shape=cond_shape,
-    )
-    return Flow(wrap_memory(bijector, memory, owner="iaf"), make_base(base, (dim,)))
+        key, layer_cls, owner=owner, dim=dim, cond_shape=as_cond_shape(owner, cond_shape),
+        **sizes,
+    )  # fmt: skip
+    return Flow(wrap_memory(bijector, memory, owner=owner), make_base(base, (dim,)))
 
 
 def nsf(
-    *,
     key: PRNGKeyArray,
+    *,
     dim: int,
     kind: str = "coupling",
     num_layers: int = 6,
-    num_bins: int = 8,
-    tail_bound: float = 3.0,
     width: int = 64,
     depth: int = 2,
+    num_bins: int = 8,
+    tail_bound: float = 3.0,
+    conditioner: ConditionerSpec | None = None,
     mask: str = "alternating",
     permutation: str = "reverse",
-    activation: Callable = jax.nn.relu,
-    base: str = "normal",
-    cond_dim: int | None = None,
+    activation: Callable[[Array], Array] = jax.nn.relu,
+    base: str | distrax.Distribution = "normal",
+    cond_shape: int | Shape | None = None,
     memory: str = "standard",
 ) -> Flow:
     """Neural spline flow (Durkan et al. 2019): rational-quadratic spline layers.
@@ -209,46 +189,28 @@ def nsf(
             one-pass density, sequential sampling).
         num_bins, tail_bound: spline bins on ``[-tail_bound, tail_bound]``; identity outside.
         width, depth: the conditioner's hidden width and number of hidden layers.
-        base: ``"normal"``, ``"logistic"`` or ``"uniform"``.
-        cond_dim: size of a condition vector, for a conditional flow.
+        conditioner: a network builder as in :func:`realnvp` (coupling) or :func:`maf`.
+        base, cond_shape: as in :func:`realnvp`.
         memory: how gradients are taken: ``"standard"``, ``"remat"`` or ``"invertible"``
             (spline couplings are rebuilt from their outputs: memory flat in depth; see
             :func:`flowkit.with_memory_mode`).
     """
     check_memory_mode("nsf", memory)
-    cond_shape = None if cond_dim is None else (cond_dim,)
     if kind == "autoregressive":
         return maf(
-            key=key,
-            dim=dim,
-            num_layers=num_layers,
-            transformer="spline",
-            width=width,
-            depth=depth,
-            permutation=permutation,
-            num_bins=num_bins,
-            tail_bound=tail_bound,
-            activation=activation,
-            base=base,
-            cond_dim=cond_dim,
-            memory=memory,
-        )
+            key, dim=dim, num_layers=num_layers, width=width, depth=depth,
+            transformer="spline", conditioner=conditioner, permutation=permutation,
+            num_bins=num_bins, tail_bound=tail_bound, activation=activation, base=base,
+            cond_shape=cond_shape, memory=memory,
+        )  # fmt: skip
     if kind != "coupling":
         raise ValueError(f"nsf: unknown kind {kind!r}; expected 'coupling' or 'autoregressive'.")
     if dim < 2:
         raise ValueError(f"nsf(kind='coupling') needs dim >= 2; got dim={dim}.")
-
-    def make(m, k):
-        return SplineCoupling(
-            m,
-            key=k,
-            num_bins=num_bins,
-            tail_bound=tail_bound,
-            width=width,
-            depth=depth,
-            activation=activation,
-            cond_shape=cond_shape,
-        )
-
-    bijector = coupling_stack(make, key=key, dim=dim, num_layers=num_layers, mask=mask)
+    cond_shape = as_cond_shape("nsf", cond_shape)
+    make = mlp_couplings(
+        "nsf", "spline", conditioner, width=width, depth=depth, activation=activation,
+        cond_shape=cond_shape, num_bins=num_bins, tail_bound=tail_bound,
+    )  # fmt: skip
+    bijector = coupling_stack(key, make, dim=dim, num_layers=num_layers, mask=mask)
     return Flow(wrap_memory(bijector, memory, owner="nsf"), make_base(base, (dim,)))

@@ -1,4 +1,4 @@
-"""Keyword-argument factories for multi-scale image flows: RealNVP and Glow.
+"""Factories for multi-scale image flows: RealNVP and Glow (key first, sizes by keyword).
 
 Images are ``(H, W, C)``, channels last, one per call (``Flow`` batches). The models are
 written in the density direction (image to latent) as in the papers, so each factory
@@ -27,6 +27,7 @@ from ..bijectors._multiscale import MultiScale
 from ..bijectors._squeeze import Squeeze, image_shape_error
 from ..bijectors._stack import Stack
 from ._bases import standard_normal
+from ._factory_args import TransformerSpec, as_cond_shape, make_transformer
 from ._flow import Flow
 from ._frozen_base import trainable_filter
 
@@ -72,7 +73,7 @@ def _alternating(make: Callable, masks, num_layers: int, key: PRNGKeyArray) -> A
 
     def pair(k):
         k0, k1 = jax.random.split(k)
-        return Chain([make(masks[0], k0), make(masks[1], k1)])
+        return Chain([make(k0, masks[0]), make(k1, masks[1])])
 
     k_pairs, k_last = jax.random.split(key)
     pairs = num_layers // 2
@@ -81,7 +82,7 @@ def _alternating(make: Callable, masks, num_layers: int, key: PRNGKeyArray) -> A
     else:
         layers = [pair(k_pairs)] if pairs else []
     if num_layers % 2:
-        layers.append(make(masks[0], k_last))
+        layers.append(make(k_last, masks[0]))
     return layers[0] if len(layers) == 1 else Chain(layers)
 
 
@@ -105,44 +106,39 @@ def _build(make: Callable[[PRNGKeyArray], Flow], key: PRNGKeyArray) -> Flow:
 
 
 def realnvp_multiscale(
-    *,
     key: PRNGKeyArray,
+    *,
     image_shape: Shape,
     num_scales: int = 2,
-    couplings_per_scale: int = 3,
-    final_couplings: int = 4,
-    hidden_channels: int = 64,
-    num_blocks: int = 2,
+    layers_per_scale: int = 3,
+    final_layers: int = 4,
+    width: int = 64,
+    depth: int = 2,
     activation: Callable = jax.nn.relu,
     logit_alpha: float | None = 0.05,
     batch_norm: bool = False,
-    cond_dim: int | None = None,
+    cond_shape: int | Shape | None = None,
     memory: str = "standard",
 ) -> Flow:
     """Multi-scale RealNVP (Dinh et al. 2017) on images ``(H, W, C)`` with data in [0, 1].
 
-    Each scale but the last: ``couplings_per_scale`` checkerboard affine couplings, a
+    Each scale but the last: ``layers_per_scale`` checkerboard affine couplings, a
     squeeze (RealNVP's checkerboard channel order), as many channel-wise couplings, then half
-    the channels are factored out to the base. The last scale: ``final_couplings``
-    checkerboard couplings. Conditioners are conv ResNets (``hidden_channels``,
-    ``num_blocks``). ``batch_norm`` adds a :class:`BatchNorm` after every coupling (train
-    with :func:`flowkit.update_batch_norm_state`; sample with
-    :func:`flowkit.batch_norm_inference`). ``cond_dim``: a condition vector, broadcast over
-    the image as extra conditioner channels. ``memory``: as in :func:`glow`.
+    the channels are factored out to the base. The last scale: ``final_layers``
+    checkerboard couplings. Conditioners are conv ResNets of ``width`` channels and
+    ``depth`` residual blocks. ``batch_norm`` adds a :class:`BatchNorm` after every coupling
+    (train with :func:`flowkit.update_batch_norm_state`; sample with
+    :func:`flowkit.batch_norm_inference`). ``cond_shape``: a condition, flattened and
+    broadcast over the image as extra conditioner channels. ``memory``: as in :func:`glow`.
     """
     image_shape = tuple(image_shape)
     _check_scales("realnvp_multiscale", image_shape, num_scales, "all but last")
     check_memory_mode("realnvp_multiscale", memory)
-    cond_shape = None if cond_dim is None else (cond_dim,)
+    cond_shape = as_cond_shape("realnvp_multiscale", cond_shape)
 
-    def coupling(mask, k):
+    def coupling(k, mask):
         layer = ConvAffineCoupling(
-            mask,
-            key=k,
-            hidden_channels=hidden_channels,
-            num_blocks=num_blocks,
-            activation=activation,
-            cond_shape=cond_shape,
+            k, mask, width=width, depth=depth, activation=activation, cond_shape=cond_shape
         )
         return Chain([layer, BatchNorm(mask.shape)]) if batch_norm else layer
 
@@ -151,16 +147,16 @@ def realnvp_multiscale(
         k_board, k_channel, k_inner = jax.random.split(k, 3)
         if level == num_scales - 1:
             masks = [checkerboard_mask(h, w, c, p) for p in (0, 1)]
-            return MultiScale(_alternating(coupling, masks, final_couplings, k_board))
+            return MultiScale(_alternating(coupling, masks, final_layers, k_board))
         squeeze = Squeeze(shape, ordering="checkerboard")
         s = squeeze.out_shape
         board = [checkerboard_mask(h, w, c, p) for p in (0, 1)]
         channel = [channel_mask(s[0], s[1], s[2], p) for p in (0, 1)]
         transform = Chain(
             [
-                _alternating(coupling, board, couplings_per_scale, k_board),
+                _alternating(coupling, board, layers_per_scale, k_board),
                 squeeze,
-                _alternating(coupling, channel, couplings_per_scale, k_channel),
+                _alternating(coupling, channel, layers_per_scale, k_channel),
             ]
         )
         inner = scale(s[:2] + (s[2] // 2,), level + 1, k_inner)
@@ -174,28 +170,31 @@ def realnvp_multiscale(
 
 
 def glow(
-    *,
     key: PRNGKeyArray,
+    *,
     image_shape: Shape,
     num_scales: int = 2,
-    blocks_per_scale: int = 8,
-    hidden_channels: int = 128,
-    num_blocks: int = 1,
+    layers_per_scale: int = 8,
+    width: int = 128,
+    depth: int = 1,
     lu_decomposed: bool = True,
+    coupling: TransformerSpec = "affine",
     activation: Callable = jax.nn.relu,
     logit_alpha: float | None = None,
-    cond_dim: int | None = None,
+    cond_shape: int | Shape | None = None,
     memory: str = "standard",
 ) -> Flow:
     """Glow (Kingma & Dhariwal 2018) on images ``(H, W, C)`` with data in [0, 1].
 
     Every scale squeezes 2x2 (so ``H`` and ``W`` must be divisible by ``2**num_scales``),
-    then runs ``blocks_per_scale`` steps of ActNorm, invertible 1x1 convolution (LU form if
-    ``lu_decomposed``) and channel-wise affine coupling, scan-stacked; every scale but the
-    last factors half its channels out to the base. Initialise the ActNorms with
-    :func:`flowkit.data_init` on a batch before training. Conditioners are conv ResNets
-    (``hidden_channels``, ``num_blocks``); ``cond_dim``: a condition vector broadcast over
-    the image as extra channels. Sample at a temperature with
+    then runs ``layers_per_scale`` steps of ActNorm, invertible 1x1 convolution (LU form if
+    ``lu_decomposed``) and channel-wise coupling, scan-stacked; every scale but the last
+    factors half its channels out to the base. ``coupling``: ``"affine"`` (the paper's
+    default) or ``"additive"`` (volume preserving), or any transformer spec accepted by
+    :func:`realnvp`. Initialise the ActNorms with :func:`flowkit.data_init` on a batch
+    before training. Conditioners are conv ResNets of ``width`` channels and ``depth``
+    residual blocks; ``cond_shape``: a condition, flattened and broadcast over the image as
+    extra channels. Sample at a temperature with
     ``flow.sample(key, shape, temperature=0.7)``. ``memory``: how gradients are taken,
     ``"standard"``, ``"remat"`` or ``"invertible"`` (every Glow layer is rebuilt from its
     output: activation memory flat in depth; see :func:`flowkit.with_memory_mode`).
@@ -203,29 +202,26 @@ def glow(
     image_shape = tuple(image_shape)
     _check_scales("glow", image_shape, num_scales, "all")
     check_memory_mode("glow", memory)
-    if blocks_per_scale < 1:
-        raise ValueError(f"glow: blocks_per_scale must be >= 1; got {blocks_per_scale}.")
-    cond_shape = None if cond_dim is None else (cond_dim,)
+    if layers_per_scale < 1:
+        raise ValueError(f"glow: layers_per_scale must be >= 1; got {layers_per_scale}.")
+    cond_shape = as_cond_shape("glow", cond_shape)
     conv = InvertibleConv1x1LU if lu_decomposed else InvertibleConv1x1
 
     def step(shape, k):
         k_conv, k_coupling = jax.random.split(k)
         mask = channel_mask(shape[0], shape[1], shape[2])
-        coupling = ConvAffineCoupling(
-            mask,
-            key=k_coupling,
-            hidden_channels=hidden_channels,
-            num_blocks=num_blocks,
-            activation=activation,
-            cond_shape=cond_shape,
-        )
-        return Chain([ActNorm(shape), conv(shape, key=k_conv), coupling])
+        transformer = make_transformer("glow", coupling, int((~mask).sum()))
+        layer = ConvAffineCoupling(
+            k_coupling, mask, width=width, depth=depth, activation=activation,
+            cond_shape=cond_shape, transformer=transformer,
+        )  # fmt: skip
+        return Chain([ActNorm(shape), conv(k_conv, shape), layer])
 
     def scale(shape, level, k):
         k_steps, k_inner = jax.random.split(k)
         squeeze = Squeeze(shape)
         s = squeeze.out_shape
-        steps = Stack.from_factory(k_steps, lambda kk: step(s, kk), blocks_per_scale)
+        steps = Stack.from_factory(k_steps, lambda kk: step(s, kk), layers_per_scale)
         if level == num_scales - 1:
             return MultiScale(Chain([squeeze, steps]))
         inner = scale(s[:2] + (s[2] // 2,), level + 1, k_inner)

@@ -68,25 +68,35 @@ class Flow(eqx.Module):
         """The shape of one condition (None for an unconditional flow)."""
         return self.bijector.cond_shape
 
-    def _broadcast_condition(self, owner, condition, batch):
+    def _condition_batch(self, owner: str, condition) -> tuple[Array | None, Shape]:
+        """The condition as an array and its batch dimensions (those before ``cond_shape``)."""
         if self.cond_shape is None:
             if condition is not None:
                 raise ValueError(f"{owner}: this flow is unconditional; drop the condition.")
-            return None
+            return None, ()
         if condition is None:
             raise ValueError(
                 f"{owner}: this flow is conditional; pass condition= of shape "
-                f"{self.cond_shape} (or one per example)."
+                f"{self.cond_shape} (or with leading batch dimensions)."
             )
         condition = jnp.asarray(condition)
-        if tuple(condition.shape) == tuple(self.cond_shape):
-            condition = jnp.broadcast_to(condition, batch + tuple(self.cond_shape))
-        elif tuple(condition.shape) != batch + tuple(self.cond_shape):
+        n = len(self.cond_shape)
+        if condition.ndim < n or tuple(condition.shape[condition.ndim - n :]) != self.cond_shape:
+            dims = ", ".join(map(str, self.cond_shape))
             raise ValueError(
-                f"{owner}: expected condition of shape {tuple(self.cond_shape)} or "
-                f"{batch + tuple(self.cond_shape)}; got {condition.shape}."
+                f"{owner}: expected condition of shape (*batch, {dims}) (cond_shape "
+                f"{self.cond_shape} with any leading batch dimensions); got {condition.shape}."
             )
-        return condition
+        return condition, tuple(condition.shape[: condition.ndim - n])
+
+    def _broadcast(self, owner: str, batches: list[Shape]) -> Shape:
+        try:
+            return tuple(jnp.broadcast_shapes(*batches))
+        except ValueError:
+            raise ValueError(
+                f"{owner}: the batch dimensions of x {batches[0]} and of the condition "
+                f"{batches[1]} do not broadcast against each other."
+            ) from None
 
     def _map_batch(self, fn, batch, *args, batched: bool = False):
         """Apply a single-event ``fn`` (or, if ``batched``, a function of one flat batch)
@@ -98,10 +108,17 @@ class Flow(eqx.Module):
         return jax.tree_util.tree_map(lambda o: o.reshape(batch + o.shape[1:]), out)
 
     def log_prob(self, x: ArrayLike, condition: ArrayLike | None = None) -> Float[Array, "*batch"]:
-        """Log-density of ``x`` of shape ``(*batch, *shape)``; returns shape ``batch``."""
+        """Log-density of ``x`` of shape ``(*batch, *shape)``; returns shape ``batch``.
+
+        A condition of shape ``(*cond_batch, *cond_shape)`` broadcasts against ``x``'s batch
+        dimensions (numpy rules), as in flowjax: one condition for many ``x``, or many."""
         x = jnp.asarray(x)
-        batch = _batch_dims("Flow.log_prob", x, self.shape)
-        condition = self._broadcast_condition("Flow.log_prob", condition, batch)
+        x_batch = _batch_dims("Flow.log_prob", x, self.shape)
+        condition, c_batch = self._condition_batch("Flow.log_prob", condition)
+        batch = self._broadcast("Flow.log_prob", [x_batch, c_batch])
+        x = jnp.broadcast_to(x, batch + tuple(self.shape))
+        if condition is not None:
+            condition = jnp.broadcast_to(condition, batch + tuple(self.cond_shape or ()))
         base = self.base
 
         def batched(xs, cs):  # the bijector sees the whole batch (MemoryMode needs it)
@@ -113,40 +130,50 @@ class Flow(eqx.Module):
     def sample_and_log_prob(
         self,
         key: PRNGKeyArray,
-        sample_shape: tuple[int, ...] = (),
+        sample_shape: int | tuple[int, ...] = (),
         condition: ArrayLike | None = None,
-        temperature: float = 1.0,
+        temperature: float | Float[ArrayLike, ""] = 1.0,
     ) -> tuple[Float[Array, "..."], Float[Array, "..."]]:
-        """Draw ``sample_shape`` events and their log-densities under the flow.
+        """Draw events and their log-densities under the flow: shapes
+        ``(*sample_shape, *cond_batch, *shape)`` and ``(*sample_shape, *cond_batch)``, where
+        ``cond_batch`` are the condition's leading dimensions (as in flowjax).
 
-        ``temperature`` scales the base around its mean (for a normal base: its standard
-        deviation), as in Glow; the returned log-density is that of the tempered model.
+        ``sample_shape`` is an int or a tuple. ``temperature`` (> 0, may be traced) scales the
+        base around its mean (for a normal base: its standard deviation), as in Glow; the
+        returned log-density is that of the tempered model.
         """
-        sample_shape = tuple(sample_shape)
-        condition = self._broadcast_condition("Flow.sample", condition, sample_shape)
+        sample_shape = (sample_shape,) if isinstance(sample_shape, int) else tuple(sample_shape)
+        condition, c_batch = self._condition_batch("Flow.sample", condition)
+        batch = sample_shape + c_batch
+        if condition is not None:
+            condition = jnp.broadcast_to(condition, batch + tuple(self.cond_shape or ()))
         base = self.base
-        z = base.sample(seed=key, sample_shape=sample_shape)
+        z = base.sample(seed=key, sample_shape=batch)
         log_pz = base.log_prob(z)
-        if temperature != 1.0:
+        if not (isinstance(temperature, (int, float)) and temperature == 1.0):
+            if isinstance(temperature, (int, float)) and temperature <= 0:
+                raise ValueError(f"Flow.sample: temperature must be > 0; got {temperature}.")
+            t = jnp.asarray(temperature, z.dtype)
+            if t.ndim:
+                raise ValueError(f"Flow.sample: temperature must be a scalar; got {t.shape}.")
+            t = eqx.error_if(t, t <= 0, "Flow.sample: temperature must be > 0.")
             mean = base.mean()
-            z = mean + temperature * (z - mean)
+            z = mean + t * (z - mean)
             # density of the tempered base: p_T(z) = p((z - m)/T + m) / T^D
-            log_pz = base.log_prob(mean + (z - mean) / temperature) - math.prod(
-                base.event_shape
-            ) * jnp.log(temperature)
+            log_pz = base.log_prob(mean + (z - mean) / t) - math.prod(base.event_shape) * jnp.log(t)
 
         def batched(zs, cs):
             return apply_to_batch(self.bijector, "forward_and_log_det", zs, cs)
 
-        x, log_det = self._map_batch(batched, sample_shape, z, condition, batched=True)
+        x, log_det = self._map_batch(batched, batch, z, condition, batched=True)
         return x, log_pz - log_det
 
     def sample(
         self,
         key: PRNGKeyArray,
-        sample_shape: tuple[int, ...] = (),
+        sample_shape: int | tuple[int, ...] = (),
         condition: ArrayLike | None = None,
-        temperature: float = 1.0,
+        temperature: float | Float[ArrayLike, ""] = 1.0,
     ) -> Float[Array, "..."]:
         """Draw ``sample_shape`` events of shape ``shape`` (see :meth:`sample_and_log_prob`)."""
         return self.sample_and_log_prob(key, sample_shape, condition, temperature)[0]

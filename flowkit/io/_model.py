@@ -10,8 +10,8 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from ._structure import UnrecordableStructure, decode_structure, encode_structure
 from ._format import FORMAT_VERSION, ModelFileError, read_model_file, write_model_file
+from ._structure import UnrecordableStructure, decode_structure, encode_structure
 
 
 def _version(package: str) -> str:

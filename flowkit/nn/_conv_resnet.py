@@ -43,7 +43,7 @@ def _init_convs(
 class ConvResNet(eqx.Module):
     """``(H, W, in_channels) -> (H, W, out_channels)``: a weight-normalised conv ResNet.
 
-    A 3x3 input convolution to ``hidden_channels``, ``num_blocks`` residual blocks
+    A 3x3 input convolution to ``width`` channels, ``depth`` residual blocks
     (activation, 3x3 conv, activation, 1x1 conv, plus the skip), then the activation and a
     3x3 output convolution. The output convolution starts at zero (weight-norm gain and bias
     0), so a coupling using this network starts as the identity. One image at a time,
@@ -57,20 +57,21 @@ class ConvResNet(eqx.Module):
 
     def __init__(
         self,
+        key: PRNGKeyArray,
         in_channels: int,
         out_channels: int,
         *,
-        hidden_channels: int = 64,
-        num_blocks: int = 2,
+        width: int = 64,
+        depth: int = 2,
         activation: Callable[[Array], Array] = jax.nn.relu,
-        key: PRNGKeyArray,
     ):
-        if min(in_channels, out_channels, hidden_channels) < 1 or num_blocks < 0:
+        if min(in_channels, out_channels, width) < 1 or depth < 0:
             raise ValueError(
-                "ConvResNet: channel counts must be >= 1 and num_blocks >= 0; got "
+                "ConvResNet: channel counts must be >= 1 and depth >= 0; got "
                 f"in_channels={in_channels}, out_channels={out_channels}, "
-                f"hidden_channels={hidden_channels}, num_blocks={num_blocks}."
+                f"width={width}, depth={depth}."
             )
+        hidden_channels, num_blocks = width, depth
         specs = [(in_channels, hidden_channels, 3)]
         specs += [(hidden_channels, hidden_channels, k) for _ in range(num_blocks) for k in (3, 1)]
         conv_in, *block_convs, conv_out = _init_convs(

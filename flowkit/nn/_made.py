@@ -155,6 +155,7 @@ class MADE(eqx.Module):
 
     def __init__(
         self,
+        key: PRNGKeyArray,
         in_size: int,
         num_params: int,
         *,
@@ -164,7 +165,6 @@ class MADE(eqx.Module):
         activation: Callable[[Array], Array] = jax.nn.relu,
         cond_size: int | None = None,
         zero_init_output: bool = True,
-        key: PRNGKeyArray,
     ):
         if in_size < 1 or num_params < 1 or depth < 1 or width < 1:
             raise ValueError(

@@ -23,6 +23,7 @@ class MLP(eqx.Module):
 
     def __init__(
         self,
+        key: PRNGKeyArray,
         in_size: int,
         out_size: int,
         *,
@@ -31,7 +32,6 @@ class MLP(eqx.Module):
         activation: Callable[[Array], Array] = jax.nn.relu,
         cond_size: int | None = None,
         zero_init_output: bool = True,
-        key: PRNGKeyArray,
     ):
         sizes = [in_size + (cond_size or 0)] + [width] * depth + [out_size]
         keys = jax.random.split(key, len(sizes) - 1)

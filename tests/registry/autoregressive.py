@@ -46,7 +46,7 @@ def _autoregressive(cls, transformer: str, cond_dim=None, order="random", depth=
         k_made, k_rand, k_cond = jax.random.split(key, 3)
         trans = _transformer(transformer, 4)
         made = fk.MADE(
-            4, trans.num_params, width=8, depth=depth, order=order, cond_size=cond_dim, key=k_made
+            k_made, 4, trans.num_params, width=8, depth=depth, order=order, cond_size=cond_dim
         )
         bij = randomize(cls(made, trans), k_rand)
         return bij, None if cond_dim is None else _normal(k_cond, (cond_dim,)), None
@@ -57,7 +57,7 @@ def _autoregressive(cls, transformer: str, cond_dim=None, order="random", depth=
 def _spline_coupling(key):
     k_init, k_rand, k_cond, k_x = jax.random.split(key, 4)
     bij = fk.SplineCoupling(
-        fk.alternating_mask(5), key=k_init, num_bins=5, width=8, depth=1, cond_shape=(2,)
+        k_init, fk.alternating_mask(5), num_bins=5, width=8, depth=1, cond_shape=(2,)
     )
     # Some entries beyond the tail bound (3), to cover the linear tails too.
     return randomize(bij, k_rand, scale=0.5), _normal(k_cond, (2,)), 2.0 * _normal(k_x, (5,))
@@ -67,9 +67,9 @@ def _embed(key):
     """Class-conditional: a conditional coupling fed a learned embedding of a one-hot label
     (the cheapest conditional layer: the embedding is what this entry checks)."""
     k_inner, k_rand, k_embed, k_label = jax.random.split(key, 4)
-    inner = fk.AffineCoupling(fk.half_mask(3), key=k_inner, width=4, depth=1, cond_shape=(2,))
+    inner = fk.AffineCoupling(k_inner, fk.half_mask(3), width=4, depth=1, cond_shape=(2,))
     label = jax.nn.one_hot(int(_rng(k_label).integers(5)), 5)
-    return fk.EmbedCondition(randomize(inner, k_rand), 5, key=k_embed), label, None
+    return fk.EmbedCondition(k_embed, randomize(inner, k_rand), 5), label, None
 
 
 # Every new class, both directions of the autoregressive machinery (MAF: sequential forward,

@@ -31,7 +31,7 @@ def _generic_coupling(key):
     k_mlp, k_rand = jax.random.split(key)
     mask = fk.checkerboard_mask(2, 2, 1)
     transformer = fk.SoftplusAffineTransformer()
-    mlp = fk.MLP(2, 2 * transformer.num_params, width=8, key=k_mlp)
+    mlp = fk.MLP(k_mlp, 2, 2 * transformer.num_params, width=8)
     return randomize(fk.Coupling(mask, mlp, transformer), k_rand), None, None
 
 
@@ -39,20 +39,20 @@ def _stack(key):
     k_init, k_rand = jax.random.split(key)
 
     def layer(k):
-        return fk.AffineCoupling(fk.half_mask(4), key=k, width=8, depth=1)
+        return fk.AffineCoupling(k, fk.half_mask(4), width=8, depth=1)
 
     return randomize(fk.Stack.from_factory(k_init, layer, 3), k_rand), None, None
 
 
 def _chain(key):
     k1, k2, k3 = jax.random.split(key, 3)
-    coupling = randomize(fk.AffineCoupling(fk.alternating_mask(4), key=k1, width=8), k2)
+    coupling = randomize(fk.AffineCoupling(k1, fk.alternating_mask(4), width=8), k2)
     return fk.Chain([coupling, fk.random_permutation(k3, (4,)), fk.Tanh((4,))]), None, None
 
 
 def _invert(key):
     k1, k2 = jax.random.split(key)
-    coupling = randomize(fk.AffineCoupling(fk.half_mask(4), key=k1, width=8), k2)
+    coupling = randomize(fk.AffineCoupling(k1, fk.half_mask(4), width=8), k2)
     return fk.Invert(coupling), None, None
 
 

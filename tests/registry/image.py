@@ -33,9 +33,7 @@ def _conv_coupling(mask, cond_dim=None):
     def build(key):
         k_init, k_rand, k_cond = jax.random.split(key, 3)
         cond_shape = None if cond_dim is None else (cond_dim,)
-        layer = fk.ConvAffineCoupling(
-            mask, key=k_init, hidden_channels=4, num_blocks=1, cond_shape=cond_shape
-        )
+        layer = fk.ConvAffineCoupling(k_init, mask, width=4, depth=1, cond_shape=cond_shape)
         cond = None if cond_dim is None else jax.random.normal(k_cond, cond_shape)
         return randomize(layer, k_rand), cond, None
 
@@ -67,7 +65,7 @@ def _multiscale(key):
     inner = fk.Squeeze((4, 4, 2))  # (2, 2, 8)
     shape = outer.out_shape
     model = fk.MultiScale(
-        fk.Chain([outer, fk.ActNorm(shape), fk.InvertibleConv1x1(shape, key=k_conv)]),
+        fk.Chain([outer, fk.ActNorm(shape), fk.InvertibleConv1x1(k_conv, shape)]),
         fk.MultiScale(fk.Chain([inner, fk.ActNorm(inner.out_shape)])),
     )
     return randomize(model, k_rand), None, None
@@ -77,8 +75,8 @@ ENTRIES = {
     "Squeeze": lambda key: (fk.Squeeze((4, 4, 2)), None, None),
     "Squeeze[checkerboard]": lambda key: (fk.Squeeze((4, 4, 2), "checkerboard"), None, None),
     "ActNorm": _random(lambda k: fk.ActNorm((4, 4, 2))),
-    "InvertibleConv1x1": _random(lambda k: fk.InvertibleConv1x1((4, 4, 2), key=k)),
-    "InvertibleConv1x1LU": _random(lambda k: fk.InvertibleConv1x1LU((2, 2, 4), key=k)),
+    "InvertibleConv1x1": _random(lambda k: fk.InvertibleConv1x1(k, (4, 4, 2))),
+    "InvertibleConv1x1LU": _random(lambda k: fk.InvertibleConv1x1LU(k, (2, 2, 4))),
     "ConvAffineCoupling[checkerboard]": _conv_coupling(fk.checkerboard_mask(4, 4, 2)),
     "ConvAffineCoupling[channel, conditional]": _conv_coupling(fk.channel_mask(4, 4, 2), 3),
     "BatchNorm[inference]": _batch_norm,
