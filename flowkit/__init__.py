@@ -4,13 +4,18 @@ One event per call: a bijector maps one example; batches go through ``jax.vmap``
 through :class:`Flow`, whose ``log_prob`` and ``sample`` take leading batch dimensions.
 
 ``import flowkit`` is kept light: the subpackages below that pull in heavy dependencies
-(``train``: optax/orbax, ``data``: Grain, ``plots``: matplotlib) and distrax (TensorFlow
+(``train``: optax/orbax, ``data.Loader``: Grain, ``plots``: matplotlib) and distrax (TensorFlow
 Probability, only when a base distribution or ``ToDistrax`` is made) load on first use.
 """
 
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from .bijectors import *  # noqa: F403  (the public bijectors; see flowkit/bijectors/__init__.py)
+from .data import TOY_DATASETS as TOY_DATASETS
+from .data import checkerboard as checkerboard
+from .data import circles as circles
+from .data import gaussian_mixture as gaussian_mixture
+from .data import two_moons as two_moons
 from .fitting import Evaluation as Evaluation
 from .fitting import FitHistory as FitHistory
 from .fitting import evaluate as evaluate

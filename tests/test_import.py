@@ -66,3 +66,11 @@ def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         fk.nope  # noqa: B018
     assert {"train", "data", "plots", "ToDistrax"} <= set(dir(fk))
+
+
+def test_toy_data_sets_live_in_data_and_stay_at_the_top_level():
+    import flowkit as fk
+
+    for name in ("two_moons", "gaussian_mixture", "checkerboard", "circles", "TOY_DATASETS"):
+        assert getattr(fk, name) is getattr(fk.data, name), name
+    assert not hasattr(fk.flows, "two_moons")
