@@ -18,8 +18,10 @@ from .data import gaussian_mixture as gaussian_mixture
 from .data import two_moons as two_moons
 from .fitting import Evaluation as Evaluation
 from .fitting import FitHistory as FitHistory
+from .fitting import elbo as elbo
 from .fitting import evaluate as evaluate
 from .fitting import fit as fit
+from .fitting import fit_variational as fit_variational
 from .fitting import summarize as summarize
 from .fitting import validation_split as validation_split
 from .flows import *  # noqa: F403

@@ -25,5 +25,3 @@ from ._image_data import to_signed as to_signed
 from ._image_data import to_unit_interval as to_unit_interval
 from ._memory import with_memory_mode as with_memory_mode
 from ._recipe import flow_factory as flow_factory
-from ._vi import elbo as elbo
-from ._vi import fit_variational as fit_variational
