@@ -71,9 +71,9 @@ def main(argv=None) -> dict:
     k_model, k_fit = jax.random.split(key)
     flow = fk.realnvp(k_model, dim=dim, num_layers=config["layers"], width=config["width"])
     flow, history = fk.fit(
+        k_fit,
         flow,
         train_x.reshape(-1, dim),
-        key=k_fit,
         num_levels=levels,
         epochs=config["epochs"],
         batch_size=config["batch"],

@@ -41,9 +41,9 @@ def main(argv=None) -> dict:
     )
     n_val = len(train_x) // 10  # held out for fit's early stopping
     flow, history = fk.fit(
+        k_fit,
         flow,
         train_x[n_val:],
-        key=k_fit,
         condition=one_hot[train_y[n_val:]],
         val_data=train_x[:n_val],
         val_condition=one_hot[train_y[:n_val]],

@@ -53,16 +53,16 @@ def main(argv=None) -> dict:
     flow = fk.iaf(k_model, dim=2, num_layers=config["layers"], width=config["width"])
     t0 = time.perf_counter()
     flow, elbos = fk.fit_variational(
+        k_fit,
         flow,
         log_target,
-        key=k_fit,
         steps=config["steps"],
         num_samples=config["num_samples"],
         learning_rate=config["learning_rate"],
     )
     train_seconds = time.perf_counter() - t0
     elbos = np.asarray(elbos)
-    final_elbo = float(eqx.filter_jit(fk.elbo)(flow, log_target, k_eval, 4096))
+    final_elbo = float(eqx.filter_jit(fk.elbo)(k_eval, flow, log_target, 4096))
     log_z = log_normaliser()
     print(f"final ELBO {final_elbo:.4f}, log Z {log_z:.4f}, KL(q||p) ~ {log_z - final_elbo:.4f}")
 

@@ -72,9 +72,9 @@ def main(argv=None) -> dict:
                 key, k_model, k_fit = jax.random.split(key, 3)
                 flow = make_flow(flow_name, k_model, base, args.quick)
                 flow, history = fk.fit(
+                    k_fit,
                     flow,
                     train_x,
-                    key=k_fit,
                     val_data=val_x,
                     epochs=epochs,
                     batch_size=batch,

@@ -8,6 +8,8 @@ only in parameter values. On failure it raises ``AssertionError`` naming the pro
 the largest error.
 """
 
+from typing import Any
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -165,7 +167,7 @@ def check_bijector(
         )
 
     y_eager, ld_eager = fwd(bijector, x)  # one eager call, to compare against the compiled one
-    out = everything(bijector, x, batch)
+    out: dict[str, Any] = everything(bijector, x, batch)
     for name in ("y", "ld_fwd", "x_back", "ld_inv"):
         if out[name].dtype != jnp.dtype(dtype):
             raise AssertionError(

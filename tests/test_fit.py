@@ -12,18 +12,18 @@ import flowkit as fk
 
 
 def test_validation_split_is_seeded_disjoint_and_complete(key):
-    train, val = fk.validation_split(1000, 0.1, key)
+    train, val = fk.validation_split(key, 1000, 0.1)
     assert val.size == 100 and train.size == 900
     np.testing.assert_array_equal(np.sort(np.concatenate([train, val])), np.arange(1000))
-    again_train, again_val = fk.validation_split(1000, 0.1, key)
+    again_train, again_val = fk.validation_split(key, 1000, 0.1)
     np.testing.assert_array_equal(again_val, val)
-    other = fk.validation_split(1000, 0.1, jax.random.fold_in(key, 1))[1]
+    other = fk.validation_split(jax.random.fold_in(key, 1), 1000, 0.1)[1]
     assert not np.array_equal(other, val)
-    assert fk.validation_split(7, 0.05, key)[1].size == 1  # never an empty validation set
+    assert fk.validation_split(key, 7, 0.05)[1].size == 1  # never an empty validation set
     with pytest.raises(ValueError, match=r"cannot hold out 1 of 1 examples"):
-        fk.validation_split(1, 0.1, key)
+        fk.validation_split(key, 1, 0.1)
     with pytest.raises(ValueError, match=r"val_fraction must be in \[0, 1\); got 1.5"):
-        fk.validation_split(10, 1.5, key)
+        fk.validation_split(key, 10, 1.5)
 
 
 def test_early_stopping_returns_best_by_validation_on_an_overfitting_case(key):
@@ -35,9 +35,9 @@ def test_early_stopping_returns_best_by_validation_on_an_overfitting_case(key):
     val = np.asarray(fk.two_moons(k_val, 512))
     flow = fk.realnvp(k_flow, dim=2, num_layers=4, width=64)
     best, history = fk.fit(
+        k_fit,
         flow,
         train,
-        key=k_fit,
         val_data=val,
         epochs=300,
         batch_size=24,
@@ -67,10 +67,10 @@ def test_conditional_fit_with_default_split_writes_a_run_directory(key, tmp_path
     data = 0.3 * noise + np.where(labels > 0, 2.0, -2.0)  # the condition moves the mean
     flow = fk.realnvp(k_flow, dim=2, num_layers=2, width=16, cond_shape=1)
     best, history = fk.fit(
+        k_fit,
         flow,
         data,
         condition=labels,
-        key=k_fit,
         epochs=8,
         batch_size=64,
         patience=8,
@@ -89,9 +89,9 @@ def test_conditional_fit_with_default_split_writes_a_run_directory(key, tmp_path
     assert fk.model_info(run / "last.flowkit")["metadata"]["epoch"] == 8
     assert json.loads((run / "history.json").read_text())["val_loss"] == history.val_loss
     with pytest.raises(ValueError, match=r"this flow is conditional; pass condition="):
-        fk.fit(flow, data, key=k_fit, epochs=1, progress=False)
+        fk.fit(k_fit, flow, data, epochs=1, progress=False)
     with pytest.raises(ValueError, match=r"expected one condition per example, shape \(400, 1\)"):
-        fk.fit(flow, data, condition=labels[:10], key=k_fit, epochs=1, progress=False)
+        fk.fit(k_fit, flow, data, condition=labels[:10], epochs=1, progress=False)
 
 
 def test_pixel_data_set_is_fitted_in_bits_per_dim(key):
@@ -102,11 +102,11 @@ def test_pixel_data_set_is_fitted_in_bits_per_dim(key):
     data = ArrayDataset(pixels, None, num_levels=100, name="test pixels")  # 100 levels, not 256
     flow = fk.realnvp(k_flow, dim=4, num_layers=2, width=16)
     best, history = fk.fit(
-        flow, data, key=k_fit, epochs=3, batch_size=50, progress=False, learning_rate=1e-2
+        k_fit, flow, data, epochs=3, batch_size=50, progress=False, learning_rate=1e-2
     )
     assert history.metric == "bits/dim" and history.steps == 3 * (270 // 50)
     assert history.best_val_loss < history.initial_val_loss
-    val_rows = fk.validation_split(300, 0.1, jax.random.split(k_fit)[0])[1]
+    val_rows = fk.validation_split(jax.random.split(k_fit)[0], 300, 0.1)[1]
     val = ArrayDataset(pixels[val_rows], None, num_levels=100, name="val")
     assert fk.evaluate(best, val).mean == pytest.approx(history.best_val_loss, rel=1e-6)
     assert fk.evaluate(best, val.x).mean > history.best_val_loss + 1.0  # 256 levels differ
@@ -117,7 +117,16 @@ def test_nonfinite_steps_are_skipped_by_the_train_loop(key, capsys):
     data[5] = np.nan  # every batch holding example 5 has a NaN loss
     val = np.asarray(jax.random.normal(jax.random.fold_in(key, 1), (32, 2)))
     flow = fk.realnvp(key, dim=2, num_layers=1, width=8)
-    _, history = fk.fit(flow, data, val_data=val, key=key, epochs=4, batch_size=16, progress=False)
+    _, history = fk.fit(key, flow, data, val_data=val, epochs=4, batch_size=16, progress=False)
     assert history.skipped_steps == 4  # one batch per epoch holds it; 4 steps per epoch
     assert np.all(np.isfinite(history.train_loss)) and history.best_val_loss < math.inf
     assert "non-finite loss (nan)" in capsys.readouterr().err  # flowkit.train's message
+
+
+@pytest.mark.parametrize("name", ["fit", "fit_variational", "elbo", "validation_split"])
+def test_functions_that_draw_take_the_key_first(name):
+    import inspect
+
+    first = next(iter(inspect.signature(getattr(fk, name)).parameters.values()))
+    assert first.name == "key" and first.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    assert getattr(fk, name) is getattr(fk.fitting, name)

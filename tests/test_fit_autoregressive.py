@@ -65,12 +65,12 @@ def test_variational_inference_fits_a_banana(key):
     k_flow, k_fit, k_eval = jax.random.split(key, 3)
     flow = fk.iaf(k_flow, dim=2, num_layers=4, width=32)
     trained, history = fk.fit_variational(
-        flow, banana, key=k_fit, steps=400, num_samples=64, learning_rate=3e-3
+        k_fit, flow, banana, steps=400, num_samples=64, learning_rate=3e-3
     )
     assert history.shape == (400,) and bool(jnp.all(jnp.isfinite(history)))
     elbo = eqx.filter_jit(fk.elbo)  # one compilation for both flows (same structure)
-    before = float(elbo(flow, banana, k_eval, 4096))
-    after = float(elbo(trained, banana, k_eval, 4096))
+    before = float(elbo(k_eval, flow, banana, 4096))
+    after = float(elbo(k_eval, trained, banana, 4096))
     log_z = float(np.log(2 * np.pi))
     assert before < 0.6 and after > 1.6, (before, after)
     assert after < log_z + 0.05  # a lower bound, up to Monte Carlo noise

@@ -1,5 +1,11 @@
 """Figures are written headless as real PNGs of sensible size."""
 
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from matplotlib import image as mpimg
@@ -49,3 +55,28 @@ def test_density_contours_and_anomaly(tmp_path):
     _read(plots.density_contours(tmp_path / "d.png", [("normal", log_prob, data)] * 2))
     scores = {"in": rng.normal(size=200), "out": rng.normal(3, size=200)}
     _read(plots.anomaly_histogram(tmp_path / "a.png", scores, threshold=1.5))
+
+
+@pytest.mark.parametrize("chosen", [None, "svg"])
+def test_plots_leave_the_backend_alone(tmp_path, chosen):
+    """Importing flowkit.plots and saving a figure keeps the user's backend (auto-selected or
+    chosen) and never imports pyplot; run fresh, with MPLBACKEND unset."""
+    choose = "" if chosen is None else f"matplotlib.use({chosen!r}); "
+    script = (
+        f"import json, sys, matplotlib; {choose}before = matplotlib.get_backend(); "
+        "from flowkit import plots; "
+        f"plots.training_curve({str(tmp_path / 'c.png')!r}, [0, 1, 2, 3], [3.0, 2.0, 1.5, 1.2]); "
+        "print(json.dumps([before, matplotlib.get_backend(), "
+        "'matplotlib.pyplot' in sys.modules]))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    root = pathlib.Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=root, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    before, after, has_pyplot = json.loads(out.stdout.strip().splitlines()[-1])
+    assert after == before
+    if chosen is not None:
+        assert after == chosen and not has_pyplot  # flowkit imported no pyplot of its own
+    _read(tmp_path / "c.png")

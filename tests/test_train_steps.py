@@ -150,24 +150,52 @@ def test_batch_forms_and_layout_errors(setup):
         train.make_sharded_step(optimizer).put_batch(x[:12])
 
 
-def test_default_optimizer_schedule_and_clipping():
+def test_default_optimizer_schedule():
     schedule = train.learning_rate_schedule(1000)
     assert float(schedule(0)) == 0.0
     assert float(schedule(100)) == pytest.approx(5e-4)
     assert float(schedule(200)) == pytest.approx(1e-3)
     assert float(schedule(1000)) == pytest.approx(1e-5)
     assert float(train.learning_rate_schedule(100)(50)) == pytest.approx(1e-3)  # short run
-    # clipping at global norm 1 before Adam: SGD-like check through the first transformation
     optimizer = train.default_optimizer(1000)
-    clip = optimizer.init({"w": np.zeros(3, np.float32)})
-    assert isinstance(clip[0], optax.EmptyState)
-    grads = {"w": np.array([30.0, 40.0, 0.0], np.float32)}
-    clipped, _ = optax.clip_by_global_norm(1.0).update(grads, None)
-    np.testing.assert_allclose(clipped["w"], [0.6, 0.8, 0.0], rtol=1e-6)
     with pytest.raises(ValueError, match=r"decay must be in \(0, 1\); got 1.5"):
         train.default_optimizer(10, ema_decay=1.5)
     with pytest.raises(ValueError, match=r"holds no parameter average"):
         train.ema_params({"w": 0}, optimizer.init({"w": np.zeros(3, np.float32)}))
+
+
+def test_make_step_clips_a_huge_gradient_to_the_configured_norm():
+    """A batch far off the data (gradient norm ~1e12) through flowkit's own step and default
+    optimiser: the gradient reaching Adam is rescaled to exactly ``clip_norm`` (Adam's first
+    moment after one step is ``(1 - b1) = 0.1`` times it), its direction is kept, and no
+    parameter moves by more than the learning rate. Without clipping the moment is ~1e11."""
+    flow = fk.realnvp(key=jax.random.key(1), dim=6, num_layers=2, width=16)
+    huge = np.full((32, 6), 1e4, np.float32)
+    learning_rate = 1e-2
+
+    def one_step(clip_norm):
+        optimizer = train.default_optimizer(
+            100, learning_rate=learning_rate, warmup_steps=0, clip_norm=clip_norm
+        )
+        step = train.make_step(optimizer)
+        model, opt_state, metrics = step(
+            flow, train.init_opt_state(optimizer, flow), huge, jax.random.key(0)
+        )
+        moment = optax.tree_utils.tree_get(opt_state, "mu")
+        return model, moment, step.get_metrics(metrics)
+
+    _, unclipped, metrics = one_step(None)
+    raw_norm = float(metrics["grad_norm"])  # the step reports the norm before clipping
+    assert raw_norm > 1e6 and not metrics["skipped"]
+    assert float(optax.tree.norm(unclipped)) == pytest.approx(0.1 * raw_norm, rel=1e-4)
+    for clip_norm in (1.0, 0.25):
+        model, moment, metrics = one_step(clip_norm)
+        assert float(metrics["grad_norm"]) == pytest.approx(raw_norm, rel=1e-5)
+        assert float(optax.tree.norm(moment)) == pytest.approx(0.1 * clip_norm, rel=1e-4)
+        for clipped, raw in zip(_arrays(moment), _arrays(unclipped), strict=True):
+            np.testing.assert_allclose(clipped, raw * (clip_norm / raw_norm), rtol=1e-3, atol=1e-9)
+        moved = [np.abs(a - b).max() for a, b in zip(_arrays(model), _arrays(flow), strict=True)]
+        assert 0 < max(moved) <= learning_rate * (1 + 1e-5)
 
 
 def test_bits_per_dim_loss_matches_the_formula(setup):

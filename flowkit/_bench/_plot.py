@@ -1,4 +1,4 @@
-"""PNG figures of a run (matplotlib, Agg backend: no display needed)."""
+"""PNG figures of a run (matplotlib, on an Agg canvas: no display, no global backend set)."""
 
 from pathlib import Path
 
@@ -11,14 +11,14 @@ def plot(result: dict, path: Path) -> Path | None:
     Returns None (and writes nothing) when matplotlib is not installed.
     """
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
         import matplotlib.ticker
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError:
         return None
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig = Figure(figsize=(13, 3.6))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 3)
     depth = [r for r in result["depth"] if r.get("status") == "ok"]
     series = sorted({(r["factory"], r["library"]) for r in depth})
     for factory, library in series:
@@ -62,5 +62,4 @@ def plot(result: dict, path: Path) -> Path | None:
         axes[2].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=70)
-    plt.close(fig)
     return path

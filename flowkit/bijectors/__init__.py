@@ -1,5 +1,7 @@
 """Bijectors: invertible maps of one event with exact log-determinants."""
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 from ._actnorm import ActNorm as ActNorm
 from ._autoregressive import InverseAutoregressive as InverseAutoregressive
 from ._autoregressive import MaskedAutoregressive as MaskedAutoregressive
@@ -20,8 +22,6 @@ from ._conv_coupling import ImageConditioner as ImageConditioner
 from ._coupling import AdditiveCoupling as AdditiveCoupling
 from ._coupling import AffineCoupling as AffineCoupling
 from ._coupling import Coupling as Coupling
-from ._distrax_interop import FromDistrax as FromDistrax
-from ._distrax_interop import ToDistrax as ToDistrax
 from ._elementwise import AbstractElementwise as AbstractElementwise
 from ._elementwise import Affine as Affine
 from ._elementwise import Exp as Exp
@@ -35,6 +35,7 @@ from ._elementwise import Tanh as Tanh
 from ._embed import EmbedCondition as EmbedCondition
 from ._exact_inverse import has_exact_cheap_inverse as has_exact_cheap_inverse
 from ._exact_inverse import register_exact_inverse as register_exact_inverse
+from ._from_distrax import FromDistrax as FromDistrax
 from ._invert import Invert as Invert
 from ._logit_preprocess import LogitPreprocess as LogitPreprocess
 from ._masks import alternating_mask as alternating_mask
@@ -60,3 +61,22 @@ from ._transformers import AbstractTransformer as AbstractTransformer
 from ._transformers import AdditiveTransformer as AdditiveTransformer
 from ._transformers import AffineTransformer as AffineTransformer
 from ._transformers import SoftplusAffineTransformer as SoftplusAffineTransformer
+
+if _TYPE_CHECKING:
+    from ._to_distrax import ToDistrax as ToDistrax
+
+# Names whose modules import distrax (and TensorFlow Probability, seconds to import): loaded
+# on first access (PEP 562), so importing flowkit does not pay for them.
+_LAZY = {"ToDistrax": "._to_distrax"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -59,7 +59,7 @@ def training_data(
     from flowkit.fitting import validation_split
 
     try:
-        train_rows, val_rows = validation_split(len(full), val_fraction, key)
+        train_rows, val_rows = validation_split(key, len(full), val_fraction)
     except ValueError as error:
         raise UserError(str(error)) from None
     train = shaped_for(subset(full, train_rows, f"{name} (train)"), model_shape)

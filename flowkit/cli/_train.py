@@ -200,9 +200,9 @@ def run_train(args: argparse.Namespace) -> None:
         flush=True,
     )
     best, history = fk.fit(
+        k_fit,
         flow,
         loader,
-        key=k_fit,
         val_data=data.val,
         val_fraction=args.val_fraction,
         epochs=args.epochs,

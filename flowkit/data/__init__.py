@@ -2,6 +2,8 @@
 Grain loader with per-epoch shuffling, dequantization, multi-process sharding and a
 checkpointable iterator state."""
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 from ._batches import global_batch_rows as global_batch_rows
 from ._batches import process_share as process_share
 from ._builtin import DIGIT_LEVELS as DIGIT_LEVELS
@@ -11,11 +13,34 @@ from ._devices import to_global_array as to_global_array
 from ._devices import to_pmap_batch as to_pmap_batch
 from ._errors import DataError as DataError
 from ._idx import read_idx as read_idx
-from ._iterator import LoaderIterator as LoaderIterator
 from ._load import DATASETS as DATASETS
 from ._load import default_data_dir as default_data_dir
 from ._load import load_dataset as load_dataset
-from ._loader import Loader as Loader
 from ._mnist import MIRRORS as MIRRORS
 from ._mnist import fetch_mnist as fetch_mnist
 from ._npz import read_npz as read_npz
+from ._toys import TOY_DATASETS as TOY_DATASETS
+from ._toys import checkerboard as checkerboard
+from ._toys import circles as circles
+from ._toys import gaussian_mixture as gaussian_mixture
+from ._toys import two_moons as two_moons
+
+if _TYPE_CHECKING:
+    from ._iterator import LoaderIterator as LoaderIterator
+    from ._loader import Loader as Loader
+
+# The Grain pipeline (Grain imports orbax; seconds to import) loads on first use (PEP 562), so
+# the sources and toy data sets, re-exported by ``import flowkit``, stay light.
+_LAZY = {"Loader": "._loader", "LoaderIterator": "._iterator"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -12,8 +12,8 @@ and the other 297 for test (the split of ``flowkit train``'s digits demo).
 import jax
 import numpy as np
 
-from ..flows._toys import TOY_DATASETS
 from ._dataset import ArrayDataset
+from ._toys import TOY_DATASETS
 
 DIGIT_LEVELS = 17
 DIGITS_TRAIN = 1500

@@ -1,15 +1,15 @@
 """The checkpointable iterator of a :class:`~flowkit.data.Loader`: the next step number is
-its whole position, so its state is a small JSON dict."""
+its whole position, so its state is a small JSON dict. It reads the loader's
+:class:`~flowkit.data._pipeline.Pipeline`, not the loader, so this module never imports
+``_loader``."""
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grain
 
 from ._errors import DataError
-
-if TYPE_CHECKING:
-    from ._loader import Loader
+from ._pipeline import Pipeline
 
 STATE_VERSION = 1
 
@@ -19,9 +19,9 @@ class LoaderIterator(grain.DatasetIterator):
     (Grain's iterator protocol, so ``grain.checkpoint.CheckpointSave`` works with orbax).
     Worker processes start at the first ``next``; ``close`` ends them."""
 
-    def __init__(self, loader: "Loader"):
+    def __init__(self, pipeline: Pipeline):
         super().__init__()
-        self._loader = loader
+        self._pipeline = pipeline
         self._next_step = 0
         self._grain_it: grain.DatasetIterator | None = None
 
@@ -33,14 +33,14 @@ class LoaderIterator(grain.DatasetIterator):
     @property
     def epoch(self) -> int:
         """The epoch of the next batch."""
-        return self._next_step // self._loader.batches_per_epoch
+        return self._next_step // self._pipeline.batches_per_epoch
 
     def __next__(self) -> dict:
-        num_steps = self._loader.num_steps
+        num_steps = self._pipeline.num_steps
         if num_steps is not None and self._next_step >= num_steps:
             raise StopIteration
         if self._grain_it is None:
-            self._grain_it = self._loader._grain_iterator(self._next_step)
+            self._grain_it = self._pipeline.grain_iterator(self._next_step)
         batch = next(self._grain_it)
         self._next_step += 1
         return batch
@@ -48,11 +48,11 @@ class LoaderIterator(grain.DatasetIterator):
     def get_state(self) -> dict[str, Any]:
         """``{"version", "next_step", "loader": Loader.fingerprint(), "process_index",
         "process_count"}``; JSON-able."""
-        maker = self._loader.maker
+        maker = self._pipeline.maker
         return {
             "version": STATE_VERSION,
             "next_step": self._next_step,
-            "loader": self._loader.fingerprint(),
+            "loader": self._pipeline.fingerprint(),
             "process_index": maker.process_index,
             "process_count": maker.process_count,
         }
@@ -63,10 +63,10 @@ class LoaderIterator(grain.DatasetIterator):
         differ (global batches do not depend on them)."""
         if isinstance(state, bytes | str):
             state = json.loads(state)
-        name = self._loader.data.name
+        name = self._pipeline.name
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             raise DataError(name, f"not a flowkit loader state (version {STATE_VERSION}).")
-        saved, current = state["loader"], self._loader.fingerprint()
+        saved, current = state["loader"], self._pipeline.fingerprint()
         changed = [
             f"{k}={saved.get(k)!r} (now {v!r})" for k, v in current.items() if saved.get(k) != v
         ]

@@ -3,13 +3,13 @@
 import os
 from pathlib import Path
 
-from ..flows._toys import TOY_DATASETS
 from ._builtin import load_digits_split, load_toy_split
 from ._dataset import ArrayDataset
 from ._errors import DataError
 from ._idx import read_idx
 from ._mnist import fetch_mnist, has_mnist_files, load_mnist_folder, read_images, read_labels
 from ._npz import read_npz
+from ._toys import TOY_DATASETS
 
 SPLITS = ("train", "test")
 DATASETS = ("digits", "fashion-mnist", "mnist", *TOY_DATASETS)

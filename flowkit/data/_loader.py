@@ -1,11 +1,4 @@
-"""The Grain pipeline: a loader over global step numbers, and its checkpointable iterator.
-
-Pipeline (Grain's dataset API)::
-
-    MapDataset.range(start, stop)           global step numbers
-      .map(BatchMaker)                      step -> this process's share of that batch
-      .to_iter_dataset(ReadOptions)         in-order, prefetched in threads
-      .mp_prefetch(MultiprocessingOptions)  optional worker processes, still in order
+"""A loader over global step numbers, read through a Grain pipeline (``_pipeline``).
 
 Because a batch is a pure function of its step number, the iterator state is the next
 step (plus the settings that fix the batch sequence): a small JSON dict that does not
@@ -14,25 +7,15 @@ next batch, even with another worker count or (multi-host) another process count
 """
 
 import math
-import sys
 from typing import Any
 
-import grain
 import jax
 
 from ._batches import SCALES, BatchMaker
 from ._dataset import ArrayDataset
 from ._errors import DataError
 from ._iterator import LoaderIterator
-
-
-def _allow_worker_processes() -> None:
-    # grain 0.2.18 reads an absl flag when starting workers and fails if absl never parsed
-    # flags (scripts without absl.app); fixed upstream (google/grain#1355). Mark them parsed.
-    from absl import flags
-
-    if not flags.FLAGS.is_parsed():
-        flags.FLAGS.mark_as_parsed()
+from ._pipeline import Pipeline
 
 
 class Loader:
@@ -80,11 +63,7 @@ class Loader:
                 f"{worker_count}, {worker_buffer_size} and {prefetch}.",
             )
         self.data = data
-        self.num_epochs = num_epochs
-        self.worker_count = worker_count
-        self.worker_buffer_size = worker_buffer_size
-        self.prefetch = prefetch
-        self.maker = BatchMaker(
+        maker = BatchMaker(
             data,
             batch_size,
             seed,
@@ -95,6 +74,29 @@ class Loader:
             process_index,
             process_count,
         )
+        # The one copy of the settings: the iterator reads the same pipeline.
+        self._pipeline = Pipeline(maker, num_epochs, worker_count, worker_buffer_size, prefetch)
+
+    @property
+    def maker(self) -> BatchMaker:
+        """Step number -> this process's share of that batch."""
+        return self._pipeline.maker
+
+    @property
+    def num_epochs(self) -> int | None:
+        return self._pipeline.num_epochs
+
+    @property
+    def worker_count(self) -> int:
+        return self._pipeline.worker_count
+
+    @property
+    def worker_buffer_size(self) -> int:
+        return self._pipeline.worker_buffer_size
+
+    @property
+    def prefetch(self) -> int:
+        return self._pipeline.prefetch
 
     @property
     def batch_size(self) -> int:
@@ -108,12 +110,12 @@ class Loader:
 
     @property
     def batches_per_epoch(self) -> int:
-        return len(self.data) // self.batch_size
+        return self._pipeline.batches_per_epoch
 
     @property
     def num_steps(self) -> int | None:
         """Batches in all epochs, or ``None`` when ``num_epochs`` is ``None`` (endless)."""
-        return None if self.num_epochs is None else self.num_epochs * self.batches_per_epoch
+        return self._pipeline.num_steps
 
     @property
     def event_shape(self) -> tuple[int, ...]:
@@ -128,18 +130,7 @@ class Loader:
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings that fix the sequence of global batches (saved in the state)."""
-        m = self.maker
-        return {
-            "num_examples": len(self.data),
-            "event_shape": list(self.data.event_shape),
-            "num_levels": self.data.num_levels,
-            "batch_size": m.batch_size,
-            "seed": m.seed,
-            "shuffle": m.shuffle,
-            "dequantize": m.dequantize,
-            "scale": m.scale,
-            "flatten": m.flatten,
-        }
+        return self._pipeline.fingerprint()
 
     def batch(self, step: int) -> dict:
         """Batch number ``step`` (counting across epochs), as iteration would give it."""
@@ -149,30 +140,14 @@ class Loader:
         return self.maker(step)
 
     def __iter__(self) -> LoaderIterator:
-        return LoaderIterator(self)
+        return LoaderIterator(self._pipeline)
 
     def iterator(self, state: dict | bytes | str | None = None) -> LoaderIterator:
         """An iterator from the start, or from a state saved by ``get_state``."""
-        iterator = LoaderIterator(self)
+        iterator = LoaderIterator(self._pipeline)
         if state is not None:
             iterator.set_state(state)
         return iterator
-
-    def _grain_iterator(self, start: int) -> grain.DatasetIterator:
-        stop = sys.maxsize if self.num_steps is None else self.num_steps
-        steps = grain.MapDataset.range(start, stop).map(self.maker)
-        options = grain.ReadOptions(
-            num_threads=min(self.prefetch, 1), prefetch_buffer_size=self.prefetch
-        )
-        dataset = steps.to_iter_dataset(options)
-        if self.worker_count > 0:
-            _allow_worker_processes()
-            dataset = dataset.mp_prefetch(
-                grain.MultiprocessingOptions(
-                    num_workers=self.worker_count, per_worker_buffer_size=self.worker_buffer_size
-                )
-            )
-        return iter(dataset)
 
 
 def _check_settings(data, batch_size, seed, num_epochs, scale, process_index, process_count):

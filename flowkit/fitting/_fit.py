@@ -56,9 +56,9 @@ def _conditions(flow: Flow, condition, n: int, what: str = "condition"):
     return condition
 
 
-def _hold_out(data: np.ndarray, condition: np.ndarray | None, fraction: float, key):
+def _hold_out(key, data: np.ndarray, condition: np.ndarray | None, fraction: float):
     """``(train_x, train_c, val_x, val_c)`` for a seeded validation split."""
-    train, val = validation_split(data.shape[0], fraction, key)
+    train, val = validation_split(key, data.shape[0], fraction)
     if condition is None:
         return data[train], None, data[val], None
     return data[train], condition[train], data[val], condition[val]
@@ -142,7 +142,7 @@ def _data_and_validation(
         condition = _conditions(flow, condition, data.shape[0])
         val_x = val_c = None
         if val_data is None:
-            data, condition, val_x, val_c = _hold_out(data, condition, val_fraction, k_split)
+            data, condition, val_x, val_c = _hold_out(k_split, data, condition, val_fraction)
         integer = np.issubdtype(data.dtype, np.integer)
         image = integer if image is None else image
         seed = int(np.asarray(jax.random.key_data(k_train)).ravel()[-1])
@@ -170,10 +170,10 @@ def _epoch_losses(run_dir: Path | None, offset: int, upto: int) -> list[dict]:
 
 
 def fit(
+    key: PRNGKeyArray,
     flow: Flow,
     data,
     *,
-    key: PRNGKeyArray,
     condition: ArrayLike | None = None,
     val_data=None,
     val_condition: ArrayLike | None = None,
@@ -197,6 +197,9 @@ def fit(
     metadata: dict | None = None,
 ) -> tuple[Flow, FitHistory]:
     """Fit ``flow`` to ``data`` and return ``(best_flow, history)``.
+
+    ``key`` (first, as in every flowkit function that draws) seeds the validation split,
+    the shuffling and the dequantization noise.
 
     ``data``: an array ``(N, *flow.shape)``, a ``flowkit.data.ArrayDataset`` or a
     ``flowkit.data.Loader`` (the Grain pipeline: its batch size, shuffling and

@@ -9,7 +9,7 @@ from .._typing import PRNGKeyArray
 
 
 def validation_split(
-    num_examples: int, fraction: float, key: PRNGKeyArray
+    key: PRNGKeyArray, num_examples: int, fraction: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(train_indices, val_indices)``: a random ``fraction`` of ``range(num_examples)``
     (at least one example when ``fraction > 0``) held out, the same for the same key."""

@@ -1,4 +1,5 @@
-"""Flows (a bijector over a distrax base), base distributions, factories and toy data."""
+"""Flows (a bijector over a distrax base), base distributions and factories (the 2-D toy
+data sets are in flowkit.data)."""
 
 from ._bases import make_base as make_base
 from ._bases import standard_logistic as standard_logistic
@@ -23,10 +24,3 @@ from ._image_data import dequantize as dequantize
 from ._image_data import to_signed as to_signed
 from ._image_data import to_unit_interval as to_unit_interval
 from ._memory import with_memory_mode as with_memory_mode
-from ._toys import TOY_DATASETS as TOY_DATASETS
-from ._toys import checkerboard as checkerboard
-from ._toys import circles as circles
-from ._toys import gaussian_mixture as gaussian_mixture
-from ._toys import two_moons as two_moons
-from ._vi import elbo as elbo
-from ._vi import fit_variational as fit_variational

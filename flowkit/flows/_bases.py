@@ -1,27 +1,45 @@
-"""Standard base distributions (distrax) for a given event shape."""
+"""Standard base distributions (distrax) for a given event shape.
 
-import distrax
+distrax (and TensorFlow Probability under it) is imported when a base is built, not when
+flowkit is: it takes seconds to import.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import jax.numpy as jnp
 
 from .._typing import Shape
 
+if TYPE_CHECKING:
+    import distrax
+
 
 def _independent(dist, shape: Shape) -> distrax.Distribution:
+    import distrax
+
     return distrax.Independent(dist, reinterpreted_batch_ndims=len(shape))
 
 
 def standard_normal(shape: Shape) -> distrax.Distribution:
     """Independent N(0, 1) over every entry of an event of ``shape``."""
+    import distrax
+
     return _independent(distrax.Normal(jnp.zeros(shape), jnp.ones(shape)), shape)
 
 
 def standard_logistic(shape: Shape) -> distrax.Distribution:
     """Independent standard logistic over every entry (the NICE prior)."""
+    import distrax
+
     return _independent(distrax.Logistic(jnp.zeros(shape), jnp.ones(shape)), shape)
 
 
 def uniform(shape: Shape, low: float = 0.0, high: float = 1.0) -> distrax.Distribution:
     """Independent U(low, high) over every entry."""
+    import distrax
+
     return _independent(distrax.Uniform(jnp.full(shape, low), jnp.full(shape, high)), shape)
 
 

@@ -2,8 +2,8 @@
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-import distrax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,6 +26,9 @@ from ._factory_args import (
     make_transformer,
 )
 from ._flow import Flow
+
+if TYPE_CHECKING:  # distrax (TensorFlow Probability) is slow to import
+    import distrax
 
 
 def coupling_stack(
@@ -72,20 +75,18 @@ def mlp_couplings(
     """``(key, mask) -> Coupling`` with the given transformer and (by default MLP)
     conditioner, whose last layer starts at zero so a fresh layer is the identity."""
     cond_size = None if cond_shape is None else math.prod(cond_shape)
-    if conditioner is None:
 
-        def conditioner(k, n_in, n_out, *, cond_size):
-            return MLP(
-                k, n_in, n_out, width=width, depth=depth, activation=activation,
-                cond_size=cond_size,
-            )  # fmt: skip
+    def default_mlp(k, n_in, n_out, *, cond_size):
+        return MLP(
+            k, n_in, n_out, width=width, depth=depth, activation=activation, cond_size=cond_size
+        )
+
+    build = default_mlp if conditioner is None else conditioner
 
     def make(k, mask):
         n_trans = int((~mask).sum())
         trans = make_transformer(owner, transformer, n_trans, num_bins, tail_bound)
-        net = make_conditioner(
-            conditioner, k, int(mask.sum()), n_trans * trans.num_params, cond_size
-        )
+        net = make_conditioner(build, k, int(mask.sum()), n_trans * trans.num_params, cond_size)
         return Coupling(mask, net, trans, cond_shape)
 
     return make
@@ -110,7 +111,7 @@ def realnvp(
     activation: Callable[[Array], Array] = jax.nn.relu,
     transformer: TransformerSpec = "affine",
     conditioner: ConditionerSpec | None = None,
-    base: str | distrax.Distribution = "normal",
+    base: "str | distrax.Distribution" = "normal",
     cond_shape: int | Shape | None = None,
     memory: str = "standard",
 ) -> Flow:
@@ -152,7 +153,7 @@ def nice(
     mask: str = "alternating",
     activation: Callable[[Array], Array] = jax.nn.relu,
     conditioner: ConditionerSpec | None = None,
-    base: str | distrax.Distribution = "logistic",
+    base: "str | distrax.Distribution" = "logistic",
     cond_shape: int | Shape | None = None,
     memory: str = "standard",
 ) -> Flow:

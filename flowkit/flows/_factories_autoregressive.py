@@ -2,8 +2,8 @@
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import distrax
 import jax
 
 from .._typing import Array, PRNGKeyArray, Shape
@@ -26,6 +26,9 @@ from ._factory_args import (
 from ._flow import Flow
 
 PERMUTATIONS = ("reverse", "random")
+
+if TYPE_CHECKING:  # distrax (TensorFlow Probability) is slow to import
+    import distrax
 
 
 def _check(dim: int, num_layers: int, permutation: str):
@@ -62,18 +65,24 @@ def autoregressive_stack(
     """
     _check(dim, num_layers, permutation)
     cond_size = None if cond_shape is None else math.prod(cond_shape)
-    if conditioner is None:
 
-        def conditioner(k, n_in, num_params, *, cond_size):
-            return MADE(
-                k, n_in, num_params, width=width, depth=depth, activation=activation,
-                cond_size=cond_size,
-            )  # fmt: skip
+    def default_made(k, n_in, num_params, *, cond_size):
+        return MADE(
+            k,
+            n_in,
+            num_params,
+            width=width,
+            depth=depth,
+            activation=activation,
+            cond_size=cond_size,
+        )
+
+    build = default_made if conditioner is None else conditioner
 
     def make_layer(k):
         k_made, k_perm = jax.random.split(k)
         trans = make_transformer(owner, transformer, dim, num_bins, tail_bound)
-        made = make_conditioner(conditioner, k_made, dim, trans.num_params, cond_size)
+        made = make_conditioner(build, k_made, dim, trans.num_params, cond_size)
         if not isinstance(made, MADE):
             raise TypeError(
                 f"{owner}: conditioner= must build a flowkit.MADE (its masks make the layer "
@@ -99,7 +108,7 @@ def maf(
     num_bins: int = 8,
     tail_bound: float = 3.0,
     activation: Callable[[Array], Array] = jax.nn.relu,
-    base: str | distrax.Distribution = "normal",
+    base: "str | distrax.Distribution" = "normal",
     cond_shape: int | Shape | None = None,
     memory: str = "standard",
 ) -> Flow:
@@ -141,7 +150,7 @@ def iaf(
     num_bins: int = 8,
     tail_bound: float = 3.0,
     activation: Callable[[Array], Array] = jax.nn.relu,
-    base: str | distrax.Distribution = "normal",
+    base: "str | distrax.Distribution" = "normal",
     cond_shape: int | Shape | None = None,
     memory: str = "standard",
 ) -> Flow:
@@ -177,7 +186,7 @@ def nsf(
     mask: str = "alternating",
     permutation: str = "reverse",
     activation: Callable[[Array], Array] = jax.nn.relu,
-    base: str | distrax.Distribution = "normal",
+    base: "str | distrax.Distribution" = "normal",
     cond_shape: int | Shape | None = None,
     memory: str = "standard",
 ) -> Flow:

@@ -1,8 +1,10 @@
 """A normalizing flow: a bijector pushing a distrax base distribution forward."""
 
-import math
+from __future__ import annotations
 
-import distrax
+import math
+from typing import TYPE_CHECKING
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -12,6 +14,9 @@ from ..bijectors._base import AbstractBijector
 from ..bijectors._batch_norm import BATCH_AXIS
 from ..bijectors._memory import apply_to_batch
 from ._frozen_base import FrozenBase
+
+if TYPE_CHECKING:  # distrax (and TensorFlow Probability) is slow to import
+    import distrax
 
 
 def _batch_dims(owner: str, x: Array, shape: Shape) -> tuple[int, ...]:

@@ -8,13 +8,15 @@ vmapped and saved like any module. The leaves are excluded from training by
 :func:`trainable_filter` and held out of gradients by ``stop_gradient``.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import distrax
 import equinox as eqx
 import jax
 
 from .._typing import Array
+
+if TYPE_CHECKING:  # distrax is slow to import; only the caller's distribution needs it
+    import distrax
 
 
 class FrozenBase(eqx.Module):
@@ -25,12 +27,12 @@ class FrozenBase(eqx.Module):
     # annotations).
     treedef: Any = eqx.field(static=True)
 
-    def __init__(self, distribution: distrax.Distribution):
+    def __init__(self, distribution: "distrax.Distribution"):
         leaves, self.treedef = jax.tree_util.tree_flatten(distribution)
         self.leaves = tuple(leaves)
 
     @property
-    def distribution(self) -> distrax.Distribution:
+    def distribution(self) -> "distrax.Distribution":
         """The distribution, rebuilt with its leaves held out of gradients."""
         leaves = [jax.lax.stop_gradient(leaf) for leaf in self.leaves]
         return jax.tree_util.tree_unflatten(self.treedef, leaves)

@@ -19,6 +19,7 @@ from typing import Any
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ..flows._frozen_base import FrozenBase
@@ -60,7 +61,7 @@ def _import(path: str) -> Any:
 
 def _array(value: Any, numpy: bool) -> dict:
     dtype = value.dtype
-    if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+    if jnp.issubdtype(dtype, jax.dtypes.prng_key):
         raise UnrecordableStructure("a PRNG key array inside the model")
     return {"$array": {"shape": list(value.shape), "dtype": str(dtype), "numpy": numpy}}
 
@@ -91,7 +92,9 @@ def _encode(value: Any, where: str, static: bool) -> Any:
     if isinstance(value, eqx.Module):
         fields = {
             f.name: _encode(
-                getattr(value, f.name), f"{where}.{f.name}", static or f.metadata.get("static")
+                getattr(value, f.name),
+                f"{where}.{f.name}",
+                bool(static or f.metadata.get("static")),
             )
             for f in dataclasses.fields(value)
             if f.name in vars(value)  # a class-level default is not part of the instance

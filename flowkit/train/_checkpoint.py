@@ -18,13 +18,19 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 
-from ._process_state import ProcessStateRestore, ProcessStateSave
 from ._train_step import to_host
 
 FORMAT = "flowkit-train-checkpoint"
 VERSION = 1
+
+
+def _orbax():
+    """``orbax.checkpoint``, imported on first use: it is slow to import and only checkpointing
+    needs it (``import flowkit.train`` stays light)."""
+    import orbax.checkpoint as ocp
+
+    return ocp
 
 
 class Checkpoint(NamedTuple):
@@ -69,6 +75,7 @@ class Checkpointer:
         self, directory: str | os.PathLike, *, max_to_keep: int = 3, async_save: bool = False
     ):
         self.directory = os.path.abspath(directory)
+        ocp = _orbax()
         options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep,
             enable_async_checkpointing=async_save,
@@ -104,6 +111,9 @@ class Checkpointer:
             "config": config,
         }
         state = {"model": model_leaves, "opt_state": opt_leaves, "key": key_data}
+        from ._process_state import ProcessStateSave  # orbax handler classes
+
+        ocp = _orbax()
         self._manager.save(
             int(step),
             args=ocp.args.Composite(
@@ -124,6 +134,7 @@ class Checkpointer:
     def metadata(self, step: int | None = None) -> dict:
         """The JSON metadata of a checkpoint (default: the latest), run ``config`` included."""
         step = self._resolve(step)
+        ocp = _orbax()
         args = ocp.args.Composite(meta=ocp.args.JsonRestore())
         return self._manager.restore(step, args=args)["meta"]
 
@@ -142,6 +153,9 @@ class Checkpointer:
             "opt_state": [np.zeros(x.shape, x.dtype) for x in opt_like],
             "key": np.zeros(meta["key_shape"], np.uint32),
         }
+        from ._process_state import ProcessStateRestore  # orbax handler classes
+
+        ocp = _orbax()
         restored = self._manager.restore(
             step,
             args=ocp.args.Composite(

@@ -2,16 +2,16 @@
 
 import sys
 
-from tqdm.auto import tqdm
-
 
 class Progress:
     """A tqdm bar over steps (or nothing when disabled); messages go above it."""
 
     def __init__(self, total: int, initial: int, enabled: bool):
-        self.bar = (
-            tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True) if enabled else None
-        )
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm  # imported only when a bar is made
+
+            self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
         self.rate: float | None = None
 
     def update(self, record: dict) -> None:

@@ -1,20 +1,26 @@
-"""Variational inference: fit a flow to an unnormalised log-density by reverse KL."""
+"""Variational inference: fit a flow to an unnormalised log-density by reverse KL.
+
+Beside :func:`~flowkit.fitting.fit` (maximum likelihood on data); both take the key first.
+"""
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import optax
 
 from .._typing import Array, Float, PRNGKeyArray, Scalar
-from ._flow import Flow
-from ._frozen_base import trainable_filter
+from ..flows._flow import Flow
+from ..flows._frozen_base import trainable_filter
+
+if TYPE_CHECKING:  # optax is imported when a fit runs, not with flowkit
+    import optax
 
 LogDensity = Callable[[Float[Array, "..."]], Scalar]
 
 
-def elbo(flow: Flow, log_density: LogDensity, key: PRNGKeyArray, num_samples: int = 64) -> Scalar:
+def elbo(key: PRNGKeyArray, flow: Flow, log_density: LogDensity, num_samples: int = 64) -> Scalar:
     """Monte Carlo ELBO ``E_q[log p~(x) - log q(x)]`` with reparameterised samples ``x ~ q``.
 
     ``log_density`` maps ONE event (shape ``flow.shape``) to its unnormalised log-density;
@@ -27,14 +33,14 @@ def elbo(flow: Flow, log_density: LogDensity, key: PRNGKeyArray, num_samples: in
 
 
 def fit_variational(
+    key: PRNGKeyArray,
     flow: Flow,
     log_density: LogDensity,
     *,
-    key: PRNGKeyArray,
     steps: int = 1000,
     num_samples: int = 64,
     learning_rate: float = 1e-3,
-    optimizer: optax.GradientTransformation | None = None,
+    optimizer: "optax.GradientTransformation | None" = None,
 ) -> tuple[Flow, Float[Array, " steps"]]:
     """Maximise the :func:`elbo` of ``flow`` against ``log_density``; a pure function.
 
@@ -43,6 +49,8 @@ def fit_variational(
     distribution stays fixed. Returns the trained flow and the ELBO at every step (before
     that step's update), shape ``(steps,)``.
     """
+    import optax
+
     if steps < 1 or num_samples < 1:
         raise ValueError(
             f"fit_variational: need steps, num_samples >= 1; got {steps}, {num_samples}."
@@ -52,7 +60,7 @@ def fit_variational(
     opt_state = optimizer.init(params)
 
     def loss(p, k):
-        return -elbo(eqx.combine(p, static), log_density, k, num_samples)
+        return -elbo(k, eqx.combine(p, static), log_density, num_samples)
 
     def step(carry, k):
         p, state = carry

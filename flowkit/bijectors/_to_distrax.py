@@ -1,44 +1,16 @@
-"""Two-way interop with distrax bijectors."""
+"""A flowkit bijector as a distrax one.
+
+This module imports distrax (and TensorFlow Probability), so ``flowkit.bijectors`` loads it
+only when ``ToDistrax`` is first used; :class:`FromDistrax` (``_from_distrax``) needs no
+distrax import.
+"""
 
 import distrax
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from .._typing import Array, Shape
 from ._base import AbstractBijector
-
-
-class FromDistrax(AbstractBijector):
-    """Use a distrax bijector inside flowkit (e.g. in a :class:`Chain`) on events of ``shape``.
-
-    distrax's log-determinant is summed over any entries it leaves unreduced (an
-    elementwise distrax bijector reports one term per entry).
-    """
-
-    bijector: distrax.Bijector
-    shape: Shape = eqx.field(static=True)
-    cond_shape: None = eqx.field(static=True, default=None)
-
-    def __check_init__(self):
-        if self.bijector.event_ndims_in > len(self.shape):
-            raise ValueError(
-                f"FromDistrax: the distrax bijector acts on {self.bijector.event_ndims_in}-D "
-                f"events but shape {self.shape} has only {len(self.shape)} dimensions."
-            )
-
-    def _forward_and_log_det(self, x, condition):
-        y, log_det = self.bijector.forward_and_log_det(x)
-        return y, jnp.sum(log_det)
-
-    def _inverse_and_log_det(self, y, condition):
-        x, log_det = self.bijector.inverse_and_log_det(y)
-        return x, jnp.sum(log_det)
-
-    @property
-    def out_shape(self) -> Shape:
-        """Shape-preserving: the output event shape is ``shape``."""
-        return self.shape
 
 
 class ToDistrax(distrax.Bijector):
