@@ -24,6 +24,9 @@ from ._image_data import to_signed as to_signed
 from ._image_data import to_unit_interval as to_unit_interval
 from ._memory import with_memory_mode as with_memory_mode
 from ._recipe import flow_factory as flow_factory
+from ._tarflow import add_noise as add_noise
+from ._tarflow import denoise as denoise
+from ._tarflow import tarflow as tarflow
 from ._toys import TOY_DATASETS as TOY_DATASETS
 from ._toys import checkerboard as checkerboard
 from ._toys import circles as circles
