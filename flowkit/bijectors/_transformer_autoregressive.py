@@ -85,11 +85,15 @@ class TransformerAutoregressive(AbstractBijector):
         reverse: bool = False,
         kv_cache: bool = True,
         cond_shape: Shape | None = None,
+        log_scale_bound: float = 1.0,
     ) -> "TransformerAutoregressive":
         """An affine block on sequences of ``shape = (T, D)`` with a fresh transformer of
-        ``depth`` blocks of ``width`` features and ``heads`` heads (identity at start)."""
+        ``depth`` blocks of ``width`` features and ``heads`` heads (identity at start).
+        ``log_scale_bound``: the initial tanh bound on each log-scale (learnable after)."""
         seq_len, features = shape
         transformer = AffineTransformer(features)
+        rescale = jnp.full((features,), log_scale_bound, transformer.rescale.dtype)
+        transformer = eqx.tree_at(lambda t: t.rescale, transformer, rescale)
         size = None if cond_shape is None else int(np.prod(cond_shape))
         net = CausalTransformer(
             key,

@@ -50,6 +50,7 @@ def tarflow(
     heads: int = 4,
     cond_shape: Shape | None = None,
     kv_cache: bool = True,
+    log_scale_bound: float = 2.0,
 ) -> Flow:
     """TarFlow on images ``(H, W, C)``: :class:`Patchify` into ``p x p`` patches, then
     ``num_blocks`` :class:`TransformerAutoregressive` blocks (each a causal transformer of
@@ -57,10 +58,11 @@ def tarflow(
     then the patches back into an image; a standard normal base of ``image_shape``.
 
     ``cond_shape``: a condition (e.g. a one-hot class) embedded into every token of every
-    block. ``kv_cache=False`` samples by recomputing each prefix (a slow reference). Fresh
-    flows are the identity. Train on noisy data (:func:`add_noise`) and clean samples with
-    :func:`denoise`, as the paper does; with uniformly dequantized pixels the plain
-    likelihood gives bits/dim.
+    block. ``log_scale_bound``: each block's initial tanh bound on its log-scales
+    (learnable; the blocks together must reach the scale of the data). ``kv_cache=False``
+    samples by recomputing each prefix (a slow reference). Fresh flows are the identity.
+    Train on noisy data (:func:`add_noise`) and clean samples with :func:`denoise`, as the
+    paper does; with uniformly dequantized pixels the plain likelihood gives bits/dim.
     """
     image_shape = tuple(image_shape)
     patchify = Patchify(image_shape, patch_size)
@@ -78,6 +80,7 @@ def tarflow(
             reverse=reverse,
             kv_cache=kv_cache,
             cond_shape=cond_shape,
+            log_scale_bound=log_scale_bound,
         )
 
     def make(k):
