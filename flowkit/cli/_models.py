@@ -42,8 +42,10 @@ def build_model(
     try:
         if name == "tarflow":  # transformer width / blocks; patches of 4x4 (2x2 below 16)
             p = 4 if shape[0] % 4 == shape[1] % 4 == 0 and shape[0] * shape[1] >= 256 else 2
-            sizes = {"width": width or 64, "num_blocks": num_layers or 4}
-            return fk.tarflow(key, image_shape=shape, patch_size=p, **sizes)
+            blocks = num_layers or 4
+            return fk.tarflow(
+                key, image_shape=shape, patch_size=p, num_blocks=blocks, width=width or 64
+            )
         if name in IMAGE_MODELS:
             if width is not None:
                 kwargs["hidden_channels"] = width
