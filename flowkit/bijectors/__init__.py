@@ -37,6 +37,8 @@ from ._exact_inverse import has_exact_cheap_inverse as has_exact_cheap_inverse
 from ._exact_inverse import register_exact_inverse as register_exact_inverse
 from ._from_distrax import FromDistrax as FromDistrax
 from ._invert import Invert as Invert
+from ._jet_coupling import JetCoupling as JetCoupling
+from ._jet_coupling import jet_mask as jet_mask
 from ._logit_preprocess import LogitPreprocess as LogitPreprocess
 from ._masks import alternating_mask as alternating_mask
 from ._masks import channel_mask as channel_mask
@@ -47,6 +49,7 @@ from ._memory import MemoryMode as MemoryMode
 from ._memory import apply_to_batch as apply_to_batch
 from ._memory import backprop_plan as backprop_plan
 from ._multiscale import MultiScale as MultiScale
+from ._patchify import Patchify as Patchify
 from ._permute import Permute as Permute
 from ._permute import Reverse as Reverse
 from ._permute import random_permutation as random_permutation
@@ -57,6 +60,7 @@ from ._spline import spline_knots as spline_knots
 from ._spline_coupling import SplineCoupling as SplineCoupling
 from ._squeeze import Squeeze as Squeeze
 from ._stack import Stack as Stack
+from ._transformer_autoregressive import TransformerAutoregressive as TransformerAutoregressive
 from ._transformers import AbstractTransformer as AbstractTransformer
 from ._transformers import AdditiveTransformer as AdditiveTransformer
 from ._transformers import AffineTransformer as AffineTransformer

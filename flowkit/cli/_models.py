@@ -9,7 +9,7 @@ import flowkit as fk
 from ._errors import UserError, choice_error
 
 VECTOR_MODELS = ("nice", "realnvp", "maf", "nsf")
-IMAGE_MODELS = ("glow", "realnvp-multiscale")
+IMAGE_MODELS = ("glow", "realnvp-multiscale", "tarflow")
 MODELS = VECTOR_MODELS + IMAGE_MODELS
 
 
@@ -42,6 +42,12 @@ def build_model(
     shape = model_event_shape(name, data_shape)
     kwargs: dict = {"width": width, "depth": depth}
     try:
+        if name == "tarflow":  # transformer width / blocks; patches of 4x4 (2x2 below 16)
+            p = 4 if shape[0] % 4 == shape[1] % 4 == 0 and shape[0] * shape[1] >= 256 else 2
+            blocks = num_layers or 4
+            return fk.tarflow(
+                key, image_shape=shape, patch_size=p, num_blocks=blocks, width=width or 64
+            )
         if name in IMAGE_MODELS:
             kwargs["layers_per_scale"] = num_layers
             kwargs = {k: v for k, v in kwargs.items() if v is not None}

@@ -3,3 +3,5 @@
 from ._conv_resnet import ConvResNet as ConvResNet
 from ._made import MADE as MADE
 from ._mlp import MLP as MLP
+from ._transformer import CausalTransformer as CausalTransformer
+from ._transformer import KVCache as KVCache

@@ -15,6 +15,7 @@ from ._losses import nll_loss as nll_loss
 from ._losses import split_batch as split_batch
 from ._metrics_log import MetricsLog as MetricsLog
 from ._metrics_log import read_metrics as read_metrics
+from ._noise import noise_augmented_loss as noise_augmented_loss
 from ._nonfinite import NonFiniteError as NonFiniteError
 from ._optimizer import default_optimizer as default_optimizer
 from ._optimizer import init_opt_state as init_opt_state

@@ -1,0 +1,175 @@
+"""TarFlow's block (Zhai et al. 2024): an affine autoregressive map over a token sequence
+whose parameters come from a causal transformer.
+
+Events are sequences ``(T, D)`` (e.g. :class:`Patchify`'s patches). Position ``t`` is
+transformed with parameters computed from positions ``< t`` (shift by one: the transformer
+reads ``[0, x_0, ..., x_{T-2}]``, so position 0 gets a learned constant, from its positional
+embedding and the condition). Flow convention: ``forward`` maps base z to data x, so the
+density direction (``inverse``) is one parallel pass and sampling (``forward``) is a
+``lax.scan`` over positions that decodes with the transformer's key/value cache.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._typing import Array, PRNGKeyArray, Shape
+from ..nn._transformer import CausalTransformer
+from ._base import AbstractBijector
+from ._checks import check_condition, check_event
+from ._transformers import AbstractTransformer, AffineTransformer
+
+
+class TransformerAutoregressive(AbstractBijector):
+    """``x_t = T(z_t; f(x_{<t}))`` over positions ``t`` of a ``(T, D)`` sequence.
+
+    ``conditioner``: a :class:`flowkit.CausalTransformer` from ``D`` to
+    ``D * transformer.num_params`` features over ``T`` positions (``cond_size`` the
+    flattened ``cond_shape``). ``transformer``: the elementwise family applied to the ``D``
+    entries of each position (default :class:`AffineTransformer`, whose tanh soft-clamps the
+    log-scales). ``reverse``: run over positions last to first (alternate it between blocks).
+    ``kv_cache``: sample with the cache (linear in ``T``) or by recomputing the prefix at
+    every step (:meth:`forward_and_log_det_uncached`, quadratic; a reference).
+    """
+
+    conditioner: CausalTransformer
+    transformer: AbstractTransformer
+    reverse: bool = eqx.field(static=True)
+    kv_cache: bool = eqx.field(static=True)
+    shape: Shape = eqx.field(static=True)
+    cond_shape: Shape | None = eqx.field(static=True)
+
+    def __init__(
+        self,
+        conditioner: CausalTransformer,
+        transformer: AbstractTransformer | None = None,
+        *,
+        reverse: bool = False,
+        kv_cache: bool = True,
+        cond_shape: Shape | None = None,
+    ):
+        transformer = transformer or AffineTransformer(conditioner.in_features)
+        owner = "TransformerAutoregressive"
+        if not conditioner.causal:
+            raise ValueError(f"{owner}: the conditioner must be causal (causal=True).")
+        wanted = conditioner.in_features * transformer.num_params
+        if conditioner.out_features != wanted:
+            raise ValueError(
+                f"{owner}: the conditioner gives {conditioner.out_features} outputs per "
+                f"position; the {type(transformer).__name__} needs in_features * num_params = "
+                f"{conditioner.in_features} * {transformer.num_params} = {wanted}."
+            )
+        size = None if cond_shape is None else int(np.prod(cond_shape))
+        if size != conditioner.cond_size:
+            raise ValueError(
+                f"{owner}: cond_shape {cond_shape} has {size} entries but the conditioner was "
+                f"built with cond_size={conditioner.cond_size}; they must match."
+            )
+        self.conditioner = conditioner
+        self.transformer = transformer
+        self.reverse = reverse
+        self.kv_cache = kv_cache
+        self.shape = (conditioner.seq_len, conditioner.in_features)
+        self.cond_shape = None if cond_shape is None else tuple(cond_shape)
+
+    @classmethod
+    def from_sizes(
+        cls,
+        key: PRNGKeyArray,
+        shape: Shape,
+        *,
+        width: int = 64,
+        depth: int = 2,
+        heads: int = 4,
+        reverse: bool = False,
+        kv_cache: bool = True,
+        cond_shape: Shape | None = None,
+        log_scale_bound: float = 1.0,
+    ) -> "TransformerAutoregressive":
+        """An affine block on sequences of ``shape = (T, D)`` with a fresh transformer of
+        ``depth`` blocks of ``width`` features and ``heads`` heads (identity at start).
+        ``log_scale_bound``: the initial tanh bound on each log-scale (learnable after)."""
+        seq_len, features = shape
+        transformer = AffineTransformer(features)
+        rescale = jnp.full((features,), log_scale_bound, transformer.rescale.dtype)
+        transformer = eqx.tree_at(lambda t: t.rescale, transformer, rescale)
+        size = None if cond_shape is None else int(np.prod(cond_shape))
+        net = CausalTransformer(
+            key,
+            seq_len,
+            features,
+            features * transformer.num_params,
+            width=width,
+            depth=depth,
+            heads=heads,
+            cond_size=size,
+        )
+        return cls(net, transformer, reverse=reverse, kv_cache=kv_cache, cond_shape=cond_shape)
+
+    @property
+    def out_shape(self) -> Shape:
+        """Shape-preserving: the output event shape is ``shape``."""
+        return self.shape
+
+    def _orient(self, u: Array) -> Array:
+        return u[::-1] if self.reverse else u
+
+    def _cond(self, condition):
+        return None if condition is None else condition.reshape(-1)
+
+    def _params(self, x: Array, condition: Array | None) -> Array:
+        """Parameters ``(T, D, num_params)``; row ``t`` from ``x[:t]`` only (shift by one)."""
+        shifted = jnp.concatenate([jnp.zeros_like(x[:1]), x[:-1]])
+        out = self.conditioner(shifted, self._cond(condition))
+        return out.reshape(x.shape + (-1,))
+
+    def _inverse_and_log_det(self, y, condition):
+        x = self._orient(y)
+        apply = lambda u, p: self.transformer.inverse_and_log_det(u, p)  # noqa: E731
+        z, log_deriv = jax.vmap(apply)(x, self._params(x, condition))
+        return self._orient(z), jnp.sum(log_deriv)
+
+    def _forward_and_log_det(self, x, condition):
+        if self.kv_cache:
+            return self._forward_cached(x, condition)
+        return self._forward_uncached(x, condition)
+
+    def _forward_cached(self, z, condition):
+        z = self._orient(z)
+        net, cond = self.conditioner, self._cond(condition)
+
+        def step(carry, inputs):
+            cache, previous = carry
+            t, z_t = inputs
+            out, cache = net.step(cache, t, previous, cond)
+            x_t, log_deriv = self.transformer.forward_and_log_det(
+                z_t, out.reshape(z_t.shape + (-1,))
+            )
+            return (cache, x_t), (x_t, log_deriv)
+
+        init = (net.init_cache(z.dtype), jnp.zeros_like(z[0]))
+        _, (x, log_deriv) = jax.lax.scan(step, init, (jnp.arange(z.shape[0]), z))
+        return self._orient(x), jnp.sum(log_deriv)
+
+    def _forward_uncached(self, z, condition):
+        z = self._orient(z)
+
+        def step(t, carry):
+            # Positions >= t are still 0; causality keeps them out of row t's parameters.
+            x, log_deriv = carry
+            params = self._params(x, condition)[t]
+            x_t, ld_t = self.transformer.forward_and_log_det(z[t], params)
+            return x.at[t].set(x_t), log_deriv.at[t].set(ld_t)
+
+        x, log_deriv = jax.lax.fori_loop(
+            0, z.shape[0], step, (jnp.zeros_like(z), jnp.zeros_like(z))
+        )
+        return self._orient(x), jnp.sum(log_deriv)
+
+    def forward_and_log_det_uncached(self, z, condition=None):
+        """The forward map recomputing the whole prefix at every step (no cache): the
+        reference :meth:`forward_and_log_det` is checked against, quadratic in ``T``."""
+        name = "TransformerAutoregressive.forward_and_log_det_uncached"
+        z = check_event(name, "z", z, self.shape)
+        return self._forward_uncached(z, check_condition(name, condition, self.cond_shape))
