@@ -9,24 +9,23 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._typing import Array, Float, PRNGKeyArray
+from ._conv import Conv2d
 
 
 def _init_convs(
     specs: list[tuple[int, int, int]], key: PRNGKeyArray
-) -> list[eqx.nn.WeightNorm[eqx.nn.Conv2d]]:
+) -> list[eqx.nn.WeightNorm[Conv2d]]:
     """Weight-normalised "same"-padded convolutions, one per ``(in, out, kernel)`` spec.
 
-    Equinox's default initialisation, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` for weights and
+    :class:`Conv2d`'s initialisation, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` for weights and
     biases, but drawn with one random call for the whole network: building a model then
-    compiles one sampler rather than one per parameter shape.
+    compiles one sampler rather than one per parameter shape. The weight norm is taken per
+    output channel (the last axis of the HWIO weight).
     """
-    convs = [
-        eqx.filter_eval_shape(eqx.nn.Conv2d, cin, cout, k, padding="SAME", key=key)
-        for cin, cout, k in specs
-    ]
+    convs = [eqx.filter_eval_shape(Conv2d, key, cin, cout, k) for cin, cout, k in specs]
     shapes = [leaf.shape for c in convs for leaf in (c.weight, c.bias)]  # type: ignore[union-attr]
     sizes = [math.prod(shape) for shape in shapes]
-    dtype = convs[0].weight.dtype  # type: ignore[union-attr]
+    dtype = convs[0].weight.dtype
     draws = jax.random.uniform(key, (sum(sizes),), dtype, minval=-1.0, maxval=1.0)
     pieces = [
         piece.reshape(shape)
@@ -36,7 +35,7 @@ def _init_convs(
     for (cin, _, k), conv, w, b in zip(specs, convs, pieces[::2], pieces[1::2], strict=True):
         bound = 1.0 / math.sqrt(cin * k * k)
         conv = eqx.tree_at(lambda c: (c.weight, c.bias), conv, (bound * w, bound * b))
-        out.append(eqx.nn.WeightNorm(conv))
+        out.append(eqx.nn.WeightNorm(conv, axis=3))
     return out
 
 
@@ -47,12 +46,13 @@ class ConvResNet(eqx.Module):
     (activation, 3x3 conv, activation, 1x1 conv, plus the skip), then the activation and a
     3x3 output convolution. The output convolution starts at zero (weight-norm gain and bias
     0), so a coupling using this network starts as the identity. One image at a time,
-    channels last; batches go through ``jax.vmap``.
+    channels last; batches go through ``jax.vmap``. The convolutions are :class:`Conv2d`, whose
+    gradients stay fast on CPU inside ``lax.scan``.
     """
 
-    conv_in: eqx.nn.WeightNorm[eqx.nn.Conv2d]
-    blocks: tuple[tuple[eqx.nn.WeightNorm[eqx.nn.Conv2d], eqx.nn.WeightNorm[eqx.nn.Conv2d]], ...]
-    conv_out: eqx.nn.WeightNorm[eqx.nn.Conv2d]
+    conv_in: eqx.nn.WeightNorm[Conv2d]
+    blocks: tuple[tuple[eqx.nn.WeightNorm[Conv2d], eqx.nn.WeightNorm[Conv2d]], ...]
+    conv_out: eqx.nn.WeightNorm[Conv2d]
     activation: Callable[[Array], Array] = eqx.field(static=True)
 
     def __init__(
@@ -91,7 +91,7 @@ class ConvResNet(eqx.Module):
 
     def __call__(self, x: Float[Array, "H W in_channels"]) -> Float[Array, "H W out_channels"]:
         """Map one image (channels last) to one image of ``out_channels``."""
-        h = self.conv_in(jnp.moveaxis(x, -1, 0))  # equinox convolutions are channels-first
+        h = self.conv_in(x)
         for conv3, conv1 in self.blocks:
             h = h + conv1(self.activation(conv3(self.activation(h))))
-        return jnp.moveaxis(self.conv_out(self.activation(h)), 0, -1)
+        return self.conv_out(self.activation(h))
