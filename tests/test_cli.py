@@ -133,7 +133,7 @@ def error_line(capsys, argv) -> str:
 def test_user_errors_are_one_line(run, tmp_path, capsys):
     assert error_line(capsys, ["train", "--model", "flowy"]) == (
         "flowkit train: error: unknown model 'flowy'; valid choices: glow, maf, nice, nsf, "
-        "realnvp, realnvp-multiscale"
+        "realnvp, realnvp-multiscale, tarflow"
     )
     line = error_line(capsys, ["train", "--data", "cifar"])
     assert "cifar: unknown data set; choose one of digits, fashion-mnist, mnist, moons" in line

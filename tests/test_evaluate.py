@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import flowkit as fk
+from tests.registry._random import randomize
 
 
 def test_summary_statistics_match_numpy():
@@ -63,12 +64,16 @@ def test_vector_nll_against_closed_form_any_batch_size(key):
 
 
 def test_conditions_shared_and_per_example(key):
-    flow = fk.realnvp(key, dim=2, num_layers=2, width=8, cond_shape=1)
+    # Random parameters: a fresh flow is the identity and ignores its condition, so a
+    # mixed-up condition would go unnoticed.
+    flow = randomize(fk.realnvp(key, dim=2, num_layers=2, width=8, cond_shape=1), key)
     log_prob = eqx.filter_jit(lambda f, x, c: f.log_prob(x, c))
     x = np.random.default_rng(0).normal(size=(5, 2))
     c = np.linspace(-1, 1, 5)[:, None]
     per = fk.evaluate(flow, x, condition=c, batch_size=2)
     np.testing.assert_allclose(per.values, -np.asarray(log_prob(flow, x, c)), rtol=1e-5)
+    reversed_conditions = -np.asarray(log_prob(flow, x, c[::-1]))
+    assert not np.allclose(per.values, reversed_conditions, rtol=1e-3)  # conditions matter
     shared = fk.evaluate(flow, x, condition=np.array([0.5]), batch_size=2)
     np.testing.assert_allclose(
         shared.values, -np.asarray(log_prob(flow, x, c * 0 + 0.5)), rtol=1e-5

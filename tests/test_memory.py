@@ -215,6 +215,8 @@ def test_image_kinds_match_standard_autodiff(key):
 def test_every_bijector_kind_is_in_a_composite(key):
     """New public bijectors must join a composite above (or be exempted here, with a reason)."""
     exempt = {"MultiScale"}  # in _image_model (flattened, so it is not a layer of the plan)
+    # The transformer flows' layers: not yet placed in these memory-mode models (issue 18).
+    exempt |= {"Patchify", "TransformerAutoregressive", "JetCoupling"}
     seen = set()
     for model in (_vector_model(), _image_model()):
         is_module = lambda node: isinstance(node, eqx.Module)  # noqa: E731

@@ -77,7 +77,7 @@ def test_fresh_tarflow_is_identity_and_cached_sampling_matches(key):
     k_sample = jax.random.fold_in(key, 3)
     x, log_p = cached.sample_and_log_prob(k_sample, (3,))
     x_ref, log_p_ref = uncached.sample_and_log_prob(k_sample, (3,))
-    np.testing.assert_allclose(x, x_ref, atol=1e-5)
+    np.testing.assert_allclose(x, x_ref, rtol=1e-5, atol=1e-4)  # float32, |x| up to ~40
     np.testing.assert_allclose(log_p, log_p_ref, atol=1e-3)
     np.testing.assert_allclose(cached.log_prob(x), log_p, atol=1e-3)
 

@@ -49,17 +49,7 @@ class _TokenConditioner(eqx.Module):
         return self.net(kept.reshape(self.tokens, -1), condition).reshape(-1)
 
 
-def JetCoupling(
-    key: PRNGKeyArray,
-    shape: Shape,
-    *,
-    split: str = "channel",
-    parity: int = 0,
-    width: int = 64,
-    depth: int = 2,
-    heads: int = 4,
-    cond_shape: Shape | None = None,
-) -> Coupling:
+class JetCoupling(Coupling):
     """A :class:`Coupling` on sequences ``(T, D)`` whose conditioner is a ViT (a
     :class:`flowkit.CausalTransformer` with ``causal=False``) over the kept half.
 
@@ -68,25 +58,37 @@ def JetCoupling(
     the other parity. Alternate ``parity`` (and splits) between layers. Affine, tanh-bounded
     log-scales; the conditioner's output projection is zero, so a fresh layer is the identity.
     """
-    mask = jet_mask(tuple(shape), split, parity)
-    seq_len, features = mask.shape
-    kept_tokens = seq_len if split == "channel" else seq_len // 2
-    kept_features = int(mask.sum()) // kept_tokens
-    moved_per_token = int((~mask).sum()) // kept_tokens
-    transformer = AffineTransformer(int((~mask).sum()))
-    size = None if cond_shape is None else int(np.prod(cond_shape))
-    net = CausalTransformer(
-        key,
-        kept_tokens,
-        kept_features,
-        moved_per_token * transformer.num_params,
-        width=width,
-        depth=depth,
-        heads=heads,
-        cond_size=size,
-        causal=False,
-    )
-    conditioner = _TokenConditioner(net, kept_tokens)
-    return Coupling(
-        mask, conditioner, transformer, None if cond_shape is None else tuple(cond_shape)
-    )
+
+    def __init__(
+        self,
+        key: PRNGKeyArray,
+        shape: Shape,
+        *,
+        split: str = "channel",
+        parity: int = 0,
+        width: int = 64,
+        depth: int = 2,
+        heads: int = 4,
+        cond_shape: Shape | None = None,
+    ):
+        mask = jet_mask(tuple(shape), split, parity)
+        seq_len, features = mask.shape
+        kept_tokens = seq_len if split == "channel" else seq_len // 2
+        kept_features = int(mask.sum()) // kept_tokens
+        moved_per_token = int((~mask).sum()) // kept_tokens
+        transformer = AffineTransformer(int((~mask).sum()))
+        size = None if cond_shape is None else int(np.prod(cond_shape))
+        net = CausalTransformer(
+            key,
+            kept_tokens,
+            kept_features,
+            moved_per_token * transformer.num_params,
+            width=width,
+            depth=depth,
+            heads=heads,
+            cond_size=size,
+            causal=False,
+        )
+        conditioner = _TokenConditioner(net, kept_tokens)
+        cond = None if cond_shape is None else tuple(cond_shape)
+        super().__init__(mask, conditioner, transformer, cond)

@@ -20,7 +20,7 @@ def _coupling(make, mask, cond_dim=None):
     def build(key):
         k_init, k_rand, k_cond = jax.random.split(key, 3)
         cond_shape = None if cond_dim is None else (cond_dim,)
-        bij = randomize(make(mask, key=k_init, width=16, depth=2, cond_shape=cond_shape), k_rand)
+        bij = randomize(make(k_init, mask, width=16, depth=2, cond_shape=cond_shape), k_rand)
         cond = None if cond_dim is None else jax.random.normal(k_cond, cond_shape)
         return bij, cond, None
 
