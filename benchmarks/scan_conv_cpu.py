@@ -14,6 +14,7 @@ import argparse
 import inspect
 import statistics
 import time
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -28,7 +29,7 @@ UNROLLS = {"scan": 1, "unroll2": 2, "unrolled": True}
 def build(model: str, side: int, depth: int, unroll, hidden: int) -> fk.Flow:
     factory = fk.glow if model == "glow" else fk.realnvp_multiscale
     depth_arg = "blocks_per_scale" if model == "glow" else "couplings_per_scale"
-    kwargs = {depth_arg: depth, "hidden_channels": hidden, "num_blocks": 1}
+    kwargs: dict[str, Any] = {depth_arg: depth, "hidden_channels": hidden, "num_blocks": 1}
     if model == "realnvp_multiscale":
         kwargs["final_couplings"] = depth
     if "unroll" in inspect.signature(factory).parameters:
@@ -67,7 +68,7 @@ def time_step(flow: fk.Flow, x: jax.Array, repeats: int) -> tuple[float, float, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["glow", "realnvp_multiscale"])
     parser.add_argument("--shapes", nargs="+", type=int, default=[8, 28], help="image sides")
     parser.add_argument("--depths", nargs="+", type=int, default=[2, 4, 8])
