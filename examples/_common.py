@@ -14,7 +14,6 @@ from pathlib import Path
 import jax
 import numpy as np
 
-import flowkit as fk
 from flowkit.data import DataError, load_dataset
 from flowkit.train import ArrayBatches, init_opt_state, make_step, train_loop
 
@@ -101,19 +100,6 @@ def to_device(tree):
     return jax.tree_util.tree_map(
         lambda x: jax.numpy.asarray(x) if isinstance(x, np.ndarray) else x, tree
     )
-
-
-def unroll(model):
-    """Every scan ``Stack`` replaced by the ``Chain`` of its layers (same parameters, same
-    maps). On XLA:CPU the backward pass of convolutions inside ``lax.scan`` is about 10x
-    slower than unrolled (docs/image_flows.md), so the image examples unroll on CPU."""
-
-    def convert(node):
-        if isinstance(node, fk.Stack):
-            return fk.Chain([unroll(node.layer(i)) for i in range(node.num_layers)])
-        return node
-
-    return jax.tree_util.tree_map(convert, model, is_leaf=lambda n: isinstance(n, fk.Stack))
 
 
 def load_mnist_or_fashion(mnist_path: str | None = None, *, download: bool = True):

@@ -19,7 +19,6 @@ from _common import (
     parse_args,
     subset,
     train,
-    unroll,
     write_metrics,
 )
 
@@ -79,10 +78,9 @@ def main(argv=None) -> dict:
         layers_per_scale=config["blocks"],
         width=config["hidden"],
         depth=1,
+        unroll=1 if args.quick else "auto",  # quick: scan, the shortest compile
     )
     flow = fk.data_init(flow, fk.dequantize(k_init, train_x[:128]))  # ActNorm on data
-    if not args.quick:  # unrolled trains ~10x faster on CPU but compiles longer
-        flow = unroll(flow)
     before = fk.evaluate(flow, test_x, batch_size=min(250, len(test_x)))
     t0 = time.perf_counter()
     flow, losses = train(

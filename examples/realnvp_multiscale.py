@@ -19,7 +19,6 @@ from _common import (
     parse_args,
     subset,
     train,
-    unroll,
     write_metrics,
 )
 
@@ -60,9 +59,8 @@ def main(argv=None) -> dict:
         width=config["hidden"],
         depth=1,
         logit_alpha=0.05,
+        unroll=1 if args.quick else "auto",  # quick: scan, the shortest compile
     )
-    if not args.quick:  # unrolled trains ~10x faster on CPU but compiles longer
-        flow = unroll(flow)
     t0 = time.perf_counter()
     flow, losses = train(
         flow,

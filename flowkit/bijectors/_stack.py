@@ -9,17 +9,32 @@ import equinox as eqx
 import jax
 
 from .._typing import PRNGKeyArray, Shape
+from ..nn._conv import Conv2d
 from ._base import AbstractBijector
 from ._composite import AbstractComposite, Scan
 
 
 def _check_unroll(unroll) -> None:
-    if isinstance(unroll, bool) or (isinstance(unroll, int) and unroll >= 1):
+    if unroll == "auto" or isinstance(unroll, bool) or (isinstance(unroll, int) and unroll >= 1):
         return
     raise ValueError(
-        f"Stack: unroll must be a positive int (layers per loop iteration) or True (no loop); "
-        f"got {unroll!r}."
+        "Stack: unroll must be a positive int (layers per loop iteration), True (no loop) or "
+        f'"auto"; got {unroll!r}.'
     )
+
+
+def resolve_unroll(
+    unroll: int | bool | str, layers: AbstractBijector, backend: str | None = None
+) -> int | bool:
+    """What ``unroll="auto"`` means for ``layers`` on ``backend`` (default: JAX's default
+    backend): ``True`` (no loop) on CPU for layers holding a :class:`flowkit.nn.Conv2d`,
+    else ``1`` (a plain scan). Other values are returned as given. See :class:`Stack`."""
+    if unroll != "auto":
+        return unroll  # type: ignore[return-value]
+    backend = backend or jax.default_backend()
+    is_conv = lambda node: isinstance(node, Conv2d)  # noqa: E731
+    has_conv = any(is_conv(leaf) for leaf in jax.tree_util.tree_leaves(layers, is_leaf=is_conv))
+    return True if backend == "cpu" and has_conv else 1
 
 
 def _check_stacked(layers: AbstractBijector, num_layers: int) -> None:
@@ -43,16 +58,28 @@ class Stack(AbstractComposite):
     first; the inverse scans in reverse. Layers must preserve the event shape. ``unroll``
     is ``jax.lax.scan``'s: layers per loop iteration (``True``: all, no loop), trading
     compile time for speed.
+
+    ``unroll="auto"`` (the default) is resolved when traced (:func:`resolve_unroll`): ``True``
+    on CPU when the layers hold a :class:`flowkit.nn.Conv2d`, else ``1``. Measured on CPU
+    (benchmarks/scan_conv_cpu.py, batch 64, 28x28x1, hidden 32, 8 steps per scale; the
+    train step in seconds, scan / unrolled): Glow 0.49 / 0.22, multi-scale RealNVP 1.44 /
+    1.18, with unrolled compiles 24 s vs 18 s and 14 s vs 10 s. (Before Conv2d's canonical
+    backward convolutions, scan was 1.80 / 0.17 and 8.47 / 1.01.) Dense layers and other
+    backends keep the scan, whose compile time is flat in depth.
     """
 
     layers: AbstractBijector  # every array leaf has a leading axis of length num_layers
     num_layers: int = eqx.field(static=True)
-    unroll: int | bool = eqx.field(static=True)
+    unroll: int | bool | str = eqx.field(static=True)
     shape: Shape = eqx.field(static=True)
     cond_shape: Shape | None = eqx.field(static=True)
 
     def __init__(
-        self, layers: AbstractBijector, num_layers: int | None = None, *, unroll: int | bool = 1
+        self,
+        layers: AbstractBijector,
+        num_layers: int | None = None,
+        *,
+        unroll: int | bool | str = "auto",
     ):
         if not isinstance(layers, AbstractBijector):
             raise TypeError(f"Stack: expected a flowkit bijector; got {type(layers).__name__}.")
@@ -89,7 +116,7 @@ class Stack(AbstractComposite):
         make_layer: Callable[[PRNGKeyArray], AbstractBijector],
         num_layers: int,
         *,
-        unroll: int | bool = 1,
+        unroll: int | bool | str = "auto",
     ) -> "Stack":
         """Stack ``num_layers`` layers built by ``make_layer(key)`` with independent keys."""
         if not isinstance(num_layers, int) or num_layers < 1:
@@ -103,4 +130,6 @@ class Stack(AbstractComposite):
         return eqx.combine(jax.tree_util.tree_map(lambda a: a[i], params), static)
 
     def pieces(self):
-        return (Scan(lambda s: s.layers, self.num_layers, self.unroll),)
+        return (
+            Scan(lambda s: s.layers, self.num_layers, resolve_unroll(self.unroll, self.layers)),
+        )

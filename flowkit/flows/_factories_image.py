@@ -68,8 +68,11 @@ def _check_scales(name: str, image_shape: Shape, num_scales: int, squeezes_per_s
     )
 
 
-def _alternating(make: Callable, masks, num_layers: int, key: PRNGKeyArray) -> AbstractBijector:
-    """``num_layers`` layers with masks alternating; two or more pairs are scan-stacked."""
+def _alternating(
+    make: Callable, masks, num_layers: int, key: PRNGKeyArray, unroll: int | bool | str = "auto"
+) -> AbstractBijector:
+    """``num_layers`` layers with masks alternating; two or more pairs are scan-stacked
+    (``unroll`` as in :class:`Stack`)."""
 
     def pair(k):
         k0, k1 = jax.random.split(k)
@@ -78,7 +81,7 @@ def _alternating(make: Callable, masks, num_layers: int, key: PRNGKeyArray) -> A
     k_pairs, k_last = jax.random.split(key)
     pairs = num_layers // 2
     if pairs >= 2:
-        layers = [Stack.from_factory(k_pairs, pair, pairs)]
+        layers = [Stack.from_factory(k_pairs, pair, pairs, unroll=unroll)]
     else:
         layers = [pair(k_pairs)] if pairs else []
     if num_layers % 2:
@@ -119,6 +122,7 @@ def realnvp_multiscale(
     batch_norm: bool = False,
     cond_shape: int | Shape | None = None,
     memory: str = "standard",
+    unroll: int | bool | str = "auto",
 ) -> Flow:
     """Multi-scale RealNVP (Dinh et al. 2017) on images ``(H, W, C)`` with data in [0, 1].
 
@@ -129,7 +133,8 @@ def realnvp_multiscale(
     ``depth`` residual blocks. ``batch_norm`` adds a :class:`BatchNorm` after every coupling
     (train with :func:`flowkit.update_batch_norm_state`; sample with
     :func:`flowkit.batch_norm_inference`). ``cond_shape``: a condition, flattened and
-    broadcast over the image as extra conditioner channels. ``memory``: as in :func:`glow`.
+    broadcast over the image as extra conditioner channels. ``memory``, ``unroll``: as in
+    :func:`glow`.
     """
     image_shape = tuple(image_shape)
     _check_scales("realnvp_multiscale", image_shape, num_scales, "all but last")
@@ -147,16 +152,16 @@ def realnvp_multiscale(
         k_board, k_channel, k_inner = jax.random.split(k, 3)
         if level == num_scales - 1:
             masks = [checkerboard_mask(h, w, c, p) for p in (0, 1)]
-            return MultiScale(_alternating(coupling, masks, final_layers, k_board))
+            return MultiScale(_alternating(coupling, masks, final_layers, k_board, unroll))
         squeeze = Squeeze(shape, ordering="checkerboard")
         s = squeeze.out_shape
         board = [checkerboard_mask(h, w, c, p) for p in (0, 1)]
         channel = [channel_mask(s[0], s[1], s[2], p) for p in (0, 1)]
         transform = Chain(
             [
-                _alternating(coupling, board, layers_per_scale, k_board),
+                _alternating(coupling, board, layers_per_scale, k_board, unroll),
                 squeeze,
-                _alternating(coupling, channel, layers_per_scale, k_channel),
+                _alternating(coupling, channel, layers_per_scale, k_channel, unroll),
             ]
         )
         inner = scale(s[:2] + (s[2] // 2,), level + 1, k_inner)
@@ -183,6 +188,7 @@ def glow(
     logit_alpha: float | None = None,
     cond_shape: int | Shape | None = None,
     memory: str = "standard",
+    unroll: int | bool | str = "auto",
 ) -> Flow:
     """Glow (Kingma & Dhariwal 2018) on images ``(H, W, C)`` with data in [0, 1].
 
@@ -198,6 +204,8 @@ def glow(
     ``flow.sample(key, shape, temperature=0.7)``. ``memory``: how gradients are taken,
     ``"standard"``, ``"remat"`` or ``"invertible"`` (every Glow layer is rebuilt from its
     output: activation memory flat in depth; see :func:`flowkit.with_memory_mode`).
+    ``unroll``: layers per scan iteration of the stacked steps, as in :class:`Stack`
+    (``"auto"``: chosen per backend).
     """
     image_shape = tuple(image_shape)
     _check_scales("glow", image_shape, num_scales, "all")
@@ -221,7 +229,7 @@ def glow(
         k_steps, k_inner = jax.random.split(k)
         squeeze = Squeeze(shape)
         s = squeeze.out_shape
-        steps = Stack.from_factory(k_steps, lambda kk: step(s, kk), layers_per_scale)
+        steps = Stack.from_factory(k_steps, lambda kk: step(s, kk), layers_per_scale, unroll=unroll)
         if level == num_scales - 1:
             return MultiScale(Chain([squeeze, steps]))
         inner = scale(s[:2] + (s[2] // 2,), level + 1, k_inner)
