@@ -153,6 +153,8 @@ def test_user_errors_are_one_line(run, tmp_path, capsys):
     assert "--batch-size 100 does not split over 8 devices" in line
     line = error_line(capsys, ["train", "--out", str(run), "--resume", "--seed", "1", *TINY])
     assert "--resume with other settings than the run in" in line and "seed 0 -> 1" in line
+    line = error_line(capsys, ["train", "--unroll", "0"])
+    assert "argument --unroll: expected auto, full or a positive int; got '0'" in line
     assert "invalid choice: 'middle'" in error_line(
         capsys, ["sample", str(run), "--which", "middle"]
     )

@@ -1,7 +1,9 @@
 """A scan-stacked Stack equals the same layers unrolled in a Chain."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import flowkit as fk
 
@@ -50,3 +52,30 @@ def test_auto_unroll_resolves_per_backend_and_layer_kind(key):
     assert resolve_unroll(3, conv_layers, "cpu") == 3
     assert dense.pieces()[0].unroll == 1
     assert stacks[0].pieces()[0].unroll == (jax.default_backend() == "cpu" or 1)
+
+
+def _stacks(model) -> list:
+    is_stack = lambda n: isinstance(n, fk.Stack)  # noqa: E731
+    return [n for n in jax.tree_util.tree_leaves(model, is_leaf=is_stack) if is_stack(n)]
+
+
+def test_with_unroll_changes_the_loop_not_the_map(key):
+    flow = randomize(fk.realnvp(key, dim=4, num_layers=6), jax.random.key(2))
+    x = jax.random.normal(jax.random.key(1), (5, 4))
+    for unroll in (True, 2, "auto"):
+        other = fk.with_unroll(flow, unroll)
+        assert [s.unroll for s in _stacks(other)] == [unroll]
+        assert jnp.allclose(other.log_prob(x), flow.log_prob(x), atol=1e-5)
+    with pytest.raises(ValueError, match='positive int .* True .* or "auto"; got 0'):
+        fk.with_unroll(flow, 0)
+
+
+def test_fit_and_the_cli_model_take_unroll(key):
+    from flowkit.cli._models import build_model
+
+    flow = fk.realnvp(key, dim=2, num_layers=4, width=8)
+    data = fk.two_moons(key, 64)
+    fitted, _ = fk.fit(key, flow, data, max_steps=1, batch_size=32, progress=False, unroll=True)
+    assert [s.unroll for s in _stacks(fitted)] == [True]
+    model = build_model(key, "glow", (4, 4, 1), width=4, num_layers=2, unroll=3)
+    assert [s.unroll for s in _stacks(model)] == [3, 3]  # one stack per scale

@@ -60,6 +60,7 @@ from ._spline import spline_knots as spline_knots
 from ._spline_coupling import SplineCoupling as SplineCoupling
 from ._squeeze import Squeeze as Squeeze
 from ._stack import Stack as Stack
+from ._stack import with_unroll as with_unroll
 from ._transformer_autoregressive import TransformerAutoregressive as TransformerAutoregressive
 from ._transformers import AbstractTransformer as AbstractTransformer
 from ._transformers import AdditiveTransformer as AdditiveTransformer

@@ -4,6 +4,7 @@ Compile time stays flat in depth: the layer body is traced once, whatever the co
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -133,3 +134,18 @@ class Stack(AbstractComposite):
         return (
             Scan(lambda s: s.layers, self.num_layers, resolve_unroll(self.unroll, self.layers)),
         )
+
+
+def with_unroll(model: Any, unroll: int | bool | str) -> Any:
+    """``model`` (a bijector, a flow, any pytree) with every :class:`Stack` in it, nested
+    ones too, set to ``unroll`` (as in :class:`Stack`); parameters and maps are unchanged,
+    only how the layers are looped over when traced."""
+    _check_unroll(unroll)
+    is_stack = lambda node: isinstance(node, Stack)  # noqa: E731
+
+    def reset(node):
+        if not is_stack(node):
+            return node
+        return Stack(with_unroll(node.layers, unroll), node.num_layers, unroll=unroll)
+
+    return jax.tree_util.tree_map(reset, model, is_leaf=is_stack)

@@ -1,5 +1,6 @@
 """Building a flow for a data set from a model name on the command line."""
 
+import argparse
 import math
 
 import jax
@@ -35,10 +36,25 @@ def build_model(
     width: int | None = None,
     depth: int | None = None,
     num_layers: int | None = None,
+    unroll: int | bool | str = "auto",
 ) -> fk.Flow:
     """A flow for events of ``data_shape`` (vector models see the flattened event), with the
     factory's defaults unless ``width``, ``depth`` or ``num_layers`` (``layers_per_scale``
-    for image models) is given: the factories' own names."""
+    for image models) is given: the factories' own names. ``unroll``: how every stack in
+    the model loops (:func:`flowkit.with_unroll`)."""
+    return fk.with_unroll(_build(key, name, data_shape, width, depth, num_layers), unroll)
+
+
+def parse_unroll(text: str) -> int | bool | str:
+    """``--unroll``: ``auto``, ``full`` (``True``: no loop) or a positive int."""
+    if text in ("auto", "full"):
+        return True if text == "full" else "auto"
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected auto, full or a positive int; got {text!r}")
+
+
+def _build(key, name, data_shape, width, depth, num_layers) -> fk.Flow:
     shape = model_event_shape(name, data_shape)
     kwargs: dict = {"width": width, "depth": depth}
     try:

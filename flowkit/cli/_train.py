@@ -24,7 +24,7 @@ from ._figures import (
     samples_figure,
     temperature_figure,
 )
-from ._models import IMAGE_MODELS, MODELS, build_model, model_event_shape
+from ._models import IMAGE_MODELS, MODELS, build_model, model_event_shape, parse_unroll
 from ._run_files import RUN_INFO, read_run_info, write_json
 
 PARALLEL = ("jit", "pmap", "shard")
@@ -82,6 +82,13 @@ def add_train_parser(commands) -> None:
         type=int,
         default=None,
         help="the factory's num_layers (layers_per_scale for image models)",
+    )
+    parser.add_argument(
+        "--unroll",
+        type=parse_unroll,
+        default="auto",
+        help="layers per loop iteration of the model's stacks: auto (per backend and layer "
+        "kind: no loop for conv stacks on CPU), full (no loop), or a positive int (1: scan)",
     )
     parser.add_argument("--seed", type=int, default=0, help="model, split, shuffle and noise")
     parser.add_argument(
@@ -144,6 +151,7 @@ def _settings(args: argparse.Namespace, data_shape, num_levels) -> dict:
         "parallel": args.parallel,
         "devices": args.devices,
         "memory": args.memory,
+        "unroll": args.unroll,
     }
 
 
@@ -182,6 +190,7 @@ def run_train(args: argparse.Namespace) -> None:
         width=args.width,
         depth=args.depth,
         num_layers=args.layers,
+        unroll=args.unroll,
     )
     if args.model in IMAGE_MODELS:  # ActNorm layers start from the statistics of a batch
         first = Loader(data.train, batch_size=min(256, len(data.train)), seed=args.seed)

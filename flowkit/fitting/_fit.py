@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._typing import ArrayLike, PRNGKeyArray
+from ..bijectors._stack import with_unroll
 from ..flows._flow import Flow
 from ..io._format import BEST, LAST
 from ..io._model import load, save
@@ -194,6 +195,7 @@ def fit(
     parallel: str = "jit",
     devices: int | None = None,
     memory: str = "standard",
+    unroll: int | bool | str | None = None,
     metadata: dict | None = None,
 ) -> tuple[Flow, FitHistory]:
     """Fit ``flow`` to ``data`` and return ``(best_flow, history)``.
@@ -219,7 +221,8 @@ def fit(
     devices or ``"shard"``-ed over ``devices`` of them -- with gradients taken the
     ``memory`` way (``"standard"``, ``"remat"``, ``"invertible"``), its loop's non-finite
     handling (``on_nonfinite``: ``"skip"`` the update or ``"stop"`` with ``NonFiniteError``)
-    and progress bar.
+    and progress bar. ``unroll`` (when given) sets how every :class:`flowkit.Stack` in the
+    flow loops, as :func:`flowkit.with_unroll` does; the flow returned keeps it.
 
     With ``run_dir``, every epoch writes ``last.flowkit``, ``best.flowkit`` (when it
     improved; both with ``metadata`` added to theirs) and ``history.json`` there, every step
@@ -232,6 +235,8 @@ def fit(
     from ..train import MetricsLog, default_optimizer, init_opt_state, train_loop
 
     _check_options(flow, epochs, patience, max_steps, memory, resume, run_dir, checkpoint_every)
+    if unroll is not None:
+        flow = with_unroll(flow, unroll)
     k_split, k_train = jax.random.split(key)
     batches, val_x, val_c, image, num_levels = _data_and_validation(
         flow,
