@@ -36,7 +36,7 @@ def make_step(optimizer, static):
         x = fk.dequantize(key, pixels, num_levels=DIGIT_LEVELS)
         value, grads = jax.value_and_grad(loss)(params, x)
         state = fk.update_batch_norm_state(eqx.combine(params, static), state, x)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
+        updates, opt_state = fk.train.optimizer_update(optimizer, grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, state, value
 
     return step

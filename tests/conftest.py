@@ -1,6 +1,11 @@
-"""Test configuration: 8 fake CPU devices, a key fixture and a float64 switch.
+"""Test configuration: 8 fake CPU devices, strict dtype promotion, a key fixture, a float64
+switch, and a marker for tests that pass wrongly typed arguments on purpose.
 
 XLA_FLAGS must be set before jax is imported anywhere, so it is set at the top of this file.
+Every flowkit function and module is type-checked at run time (jaxtyping + beartype, via
+``--jaxtyping-packages`` in pyproject.toml's pytest options), and JAX promotes dtypes
+strictly (no implicit int -> float or float32 -> float64 mixing), so an annotation that lies
+or an accidental promotion fails a test.
 """
 
 import os
@@ -11,7 +16,24 @@ os.environ["XLA_FLAGS"] = (
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import jax  # noqa: E402
+import jaxtyping  # noqa: E402
 import pytest  # noqa: E402
+
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+
+@pytest.fixture(autouse=True)
+def _runtime_type_checks(request):
+    """Tests marked ``own_errors`` pin flowkit's own message for an ill-typed or ill-shaped
+    argument, what a user without runtime type checking sees, so the checker steps aside."""
+    if request.node.get_closest_marker("own_errors") is None:
+        yield
+        return
+    jaxtyping.config.update("jaxtyping_disable", True)
+    try:
+        yield
+    finally:
+        jaxtyping.config.update("jaxtyping_disable", False)
 
 
 @pytest.fixture

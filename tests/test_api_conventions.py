@@ -128,6 +128,7 @@ def test_half_precision_is_refused_in_one_line(key, dtype):
     assert "\n" not in str(info.value) and "float32" in str(info.value)
 
 
+@pytest.mark.own_errors  # Tanh(3): flowkit's own message, not the runtime checker's
 def test_constructor_mistakes_name_what_was_expected(key):
     with pytest.raises(TypeError, match=r"Tanh: shape must be a tuple of non-negative ints"):
         fk.Tanh(3)

@@ -113,6 +113,7 @@ def test_gradient_in_a_scan_compiles_to_canonical_convolutions(key):
     assert labels == {"b01f_01io->b01f"}, labels
 
 
+@pytest.mark.own_errors  # a batch passed to Conv2d: its own message
 def test_init_and_errors(key):
     conv = fk.Conv2d(key, 3, 5, 3)
     assert conv.bias is not None

@@ -1,5 +1,6 @@
 """The slice/interleave paths of Coupling's split and merge equal plain gathers."""
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -16,7 +17,7 @@ def _masks(dim: int) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("dim", [2, 5, 8])
 def test_split_and_merge_equal_gathers(dim):
-    x = np.random.default_rng(0).normal(size=dim).astype(np.float32)
+    x = jnp.asarray(np.random.default_rng(0).normal(size=dim), dtype=jnp.float32)
     for mask in _masks(dim):
         if mask.all() or not mask.any():
             continue

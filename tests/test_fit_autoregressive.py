@@ -24,7 +24,7 @@ def _fit_two_moons(flow, key, steps):
         p, state = carry
         batch = train[jax.random.randint(k, (256,), 0, 2048)]
         grads = jax.grad(loss)(p, batch)
-        updates, state = optimizer.update(grads, state, p)
+        updates, state = fk.train.optimizer_update(optimizer, grads, state, p)
         return (optax.apply_updates(p, updates), state), None
 
     @jax.jit

@@ -48,7 +48,7 @@ def _fit(flow, digits, steps: int, learning_rate: float, state=None):
         loss, grads = jax.value_and_grad(bpd)(params, x)
         if state is not None:
             state = fk.update_batch_norm_state(eqx.combine(params, static), state, x)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
+        updates, opt_state = fk.train.optimizer_update(optimizer, grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, state, loss
 
     def evaluate(params):  # the step's loss on held-out data, its update discarded: no

@@ -146,7 +146,7 @@ def test_tarflow_trains_on_digits_and_round_trips_through_save(key, tmp_path):
             return -jnp.mean(eqx.combine(p, static).log_prob(batch))
 
         value, grads = jax.value_and_grad(loss)(params)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
+        updates, opt_state = fk.train.optimizer_update(optimizer, grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, value
 
     losses = []

@@ -43,7 +43,7 @@ def test_realnvp_fits_two_moons(key):
     def step(params, opt_state, batch):
         loss_fn = lambda p: -eqx.combine(p, static).log_prob(batch).mean()  # noqa: E731
         loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
+        updates, opt_state = fk.train.optimizer_update(optimizer, grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
     for i in range(400):

@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ..train._optimizer import optimizer_update
+
 
 @dataclasses.dataclass
 class Subject:
@@ -50,7 +52,7 @@ def train_step(loss: Callable, trainable: Any, optimizer: optax.GradientTransfor
             return loss(eqx.combine(p, rest), x)
 
         value, grads = jax.value_and_grad(objective)(params)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
+        updates, opt_state = optimizer_update(optimizer, grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, value
 
     return step

@@ -78,7 +78,7 @@ def _bin(knots: Knots, k: Array):
     x_knots, y_knots, derivs = knots
     # Select bin k with a one-hot mask rather than a gather: cheaper to compile under vmap,
     # jacobian and grad (no scatter in the transpose), and just as fast for a few bins.
-    lower = jnp.arange(x_knots.shape[0] - 1) == k
+    lower = jnp.arange(x_knots.shape[0] - 1, dtype=k.dtype) == k
 
     def pick(values, upper=False):
         chosen = values[1:] if upper else values[:-1]

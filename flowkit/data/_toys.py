@@ -23,7 +23,7 @@ def gaussian_mixture(
     """``num_modes`` Gaussians evenly spaced on a circle of ``radius``."""
     k_mode, k_noise = jax.random.split(key)
     mode = jax.random.randint(k_mode, (n,), 0, num_modes)
-    angle = 2 * jnp.pi * mode / num_modes
+    angle = 2 * jnp.pi * mode.astype(jnp.float32) / num_modes
     centres = radius * jnp.stack([jnp.cos(angle), jnp.sin(angle)], axis=1)
     return centres + std * jax.random.normal(k_noise, (n, 2))
 
@@ -32,7 +32,8 @@ def checkerboard(key: PRNGKeyArray, n: int) -> Float[Array, "n 2"]:
     """Uniform on the black squares of a 4x4 board covering [-4, 4]^2 (as in FFJORD)."""
     k_x, k_y, k_row = jax.random.split(key, 3)
     x1 = jax.random.uniform(k_x, (n,), minval=-2.0, maxval=2.0)
-    x2 = jax.random.uniform(k_y, (n,)) - 2.0 * jax.random.randint(k_row, (n,), 0, 2)
+    row = jax.random.randint(k_row, (n,), 0, 2).astype(jnp.float32)
+    x2 = jax.random.uniform(k_y, (n,)) - 2.0 * row
     x2 = x2 + jnp.floor(x1) % 2
     return 2.0 * jnp.stack([x1, x2], axis=1)
 

@@ -51,6 +51,8 @@ def fit_variational(
     """
     import optax
 
+    from ..train._optimizer import optimizer_update
+
     if steps < 1 or num_samples < 1:
         raise ValueError(
             f"fit_variational: need steps, num_samples >= 1; got {steps}, {num_samples}."
@@ -65,7 +67,7 @@ def fit_variational(
     def step(carry, k):
         p, state = carry
         value, grads = jax.value_and_grad(loss)(p, k)
-        updates, state = optimizer.update(grads, state, p)
+        updates, state = optimizer_update(optimizer, grads, state, p)
         return (optax.apply_updates(p, updates), state), -value
 
     @jax.jit

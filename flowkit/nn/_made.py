@@ -109,7 +109,7 @@ def _build(
     k_order, k_layers = jax.random.split(key)
     ranks = input_ranks(order, in_size, k_order)
     in_degrees = ranks + 1
-    hidden = jnp.asarray(_hidden_degrees(width, in_size, cond_size is not None))
+    hidden = jnp.asarray(_hidden_degrees(width, in_size, cond_size is not None), in_degrees.dtype)
     cond_cols = jnp.ones((width, cond_size or 0), bool)
     masks = [jnp.concatenate([hidden[:, None] >= in_degrees[None, :], cond_cols], axis=1)]
     hidden_mask = jnp.concatenate([hidden[:, None] >= hidden[None, :], cond_cols], axis=1)

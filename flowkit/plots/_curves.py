@@ -19,11 +19,11 @@ def smooth(values: Sequence[float], weight: float = 0.9) -> np.ndarray:
 
 def training_curve(
     path: str | Path,
-    steps: Sequence[int],
-    values: Sequence[float],
+    steps: Sequence[int] | np.ndarray,
+    values: Sequence[float] | np.ndarray,
     *,
     ylabel: str = "loss",
-    validation: tuple[Sequence[int], Sequence[float]] | None = None,
+    validation: tuple[Sequence[int] | np.ndarray, Sequence[float] | np.ndarray] | None = None,
     weight: float = 0.9,
 ) -> Path:
     """Save the raw (faint) and smoothed training curve, with validation points if given."""

@@ -20,6 +20,7 @@ from ._nonfinite import NonFiniteError as NonFiniteError
 from ._optimizer import default_optimizer as default_optimizer
 from ._optimizer import init_opt_state as init_opt_state
 from ._optimizer import learning_rate_schedule as learning_rate_schedule
+from ._optimizer import optimizer_update as optimizer_update
 from ._pmap_step import make_pmap_step as make_pmap_step
 from ._pmap_step import replicate as replicate
 from ._pmap_step import split_for_devices as split_for_devices

@@ -12,7 +12,7 @@ valid; the newest ``max_to_keep`` are kept) with three items:
 """
 
 import os
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import equinox as eqx
 import jax
@@ -61,6 +61,20 @@ def _key_parts(key) -> tuple[np.ndarray, str | None]:
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         return np.asarray(jax.random.key_data(key)), str(jax.random.key_impl(key))
     return np.asarray(key), None
+
+
+@runtime_checkable
+class CheckpointStore(Protocol):
+    """What :func:`flowkit.train.train_loop` needs of a checkpointer: a
+    :class:`Checkpointer`, or a wrapper of one (``fit`` counts steps per epoch with its own)."""
+
+    def latest_step(self) -> int | None: ...
+
+    def restore(self, step: int | None = None, *, model, opt_state) -> Any: ...
+
+    def save(self, step: int, **kwargs) -> Any: ...
+
+    def wait(self) -> None: ...
 
 
 class Checkpointer:

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import jax
 
 from ..flows._frozen_base import trainable_filter
-from ._checkpoint import Checkpointer
+from ._checkpoint import CheckpointStore
 from ._metrics_log import MetricsLog
 from ._nonfinite import NonFiniteError, nonfinite_message, parameter_paths
 from ._progress import Progress
@@ -50,7 +50,7 @@ def train_loop(
     *,
     key,
     num_steps: int,
-    checkpointer: Checkpointer | None = None,
+    checkpointer: CheckpointStore | None = None,
     checkpoint_every: int = 1000,
     config: dict | None = None,
     metrics_path: str | os.PathLike | None = None,

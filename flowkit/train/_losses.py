@@ -13,6 +13,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._typing import Array, ArrayLike
 from ..flows._image_data import bits_per_dim, dequantize
@@ -39,7 +40,9 @@ def split_batch(batch: Any) -> tuple[ArrayLike, ArrayLike | None]:
     return batch, None
 
 
-def nll_loss(model, x: Array, condition: Array | None, keys: Array) -> dict[str, Array]:
+def nll_loss(
+    model, x: Array | np.ndarray, condition: Array | np.ndarray | None, keys: Array
+) -> dict[str, Array]:
     """Negative log-likelihood ``-log p(x)`` in nats per example (keys unused)."""
     del keys
     nll = -model.log_prob(x, condition)
@@ -54,7 +57,9 @@ def bits_per_dim_loss(*, num_levels: int = 256, data_range: float = 1.0) -> Loss
     pixels are dequantized inside the step with uniform noise from the example's key.
     """
 
-    def loss(model, x: Array, condition: Array | None, keys: Array) -> dict[str, Array]:
+    def loss(
+        model, x: Array | np.ndarray, condition: Array | np.ndarray | None, keys: Array
+    ) -> dict[str, Array]:
         if jnp.issubdtype(x.dtype, jnp.integer):
             x = jax.vmap(lambda k, xi: dequantize(k, xi, num_levels=num_levels))(keys, x)
         nll = -model.log_prob(x, condition)

@@ -1,6 +1,7 @@
 """The default optimiser: the RealNVP MNIST tutorial's recipe, from optax pieces."""
 
 import equinox as eqx
+import jax
 import optax
 
 from ..flows._frozen_base import trainable_filter
@@ -69,3 +70,13 @@ def init_opt_state(optimizer: optax.GradientTransformation, model, filter_spec=t
     """The optimiser state for the trainable parameters of ``model`` (``filter_spec(model)``
     selects them; by default every float array except the base distribution's)."""
     return optimizer.init(eqx.filter(model, filter_spec(model)))
+
+
+def optimizer_update(optimizer: optax.GradientTransformation, grads, state, params):
+    """``optimizer.update(grads, state, params)`` under JAX's standard dtype promotion.
+
+    optax's bias corrections raise a float to an int32 step count, which a user's global
+    ``jax_numpy_dtype_promotion="strict"`` refuses; flowkit's own code is strict-clean
+    (its test suite runs strict), so only this call is exempted."""
+    with jax.numpy_dtype_promotion("standard"):
+        return optimizer.update(grads, state, params)

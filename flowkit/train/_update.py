@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from ._losses import Loss, split_batch
+from ._optimizer import optimizer_update
 
 
 def _select(ok, new, old):
@@ -56,7 +57,7 @@ def update_on_batch(
         [jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)] or [jnp.asarray(True)]
     )
     ok = jnp.isfinite(metrics["loss"]) & jnp.all(grads_finite)
-    updates, new_state = optimizer.update(grads, opt_state, params)
+    updates, new_state = optimizer_update(optimizer, grads, opt_state, params)
     new_params = optax.apply_updates(params, updates)
     params, opt_state = _select(ok, (new_params, new_state), (params, opt_state))
     metrics = {
