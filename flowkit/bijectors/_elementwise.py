@@ -63,7 +63,8 @@ class Affine(AbstractElementwise):
 
     def __init__(self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0):
         loc, scale = jnp.broadcast_arrays(jnp.asarray(loc, float), jnp.asarray(scale, float))
-        if not bool(jnp.all(scale > 0)):
+        # A traced scale (a model built under jit) cannot be checked here.
+        if not isinstance(scale, jax.core.Tracer) and not bool(jnp.all(scale > 0)):
             raise ValueError(f"Affine: scale must be positive everywhere; got {scale}.")
         self.loc = loc
         self.log_scale = jnp.log(scale)
