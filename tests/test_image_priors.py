@@ -42,7 +42,10 @@ def _dequantized(seed: int, pixels):
     """The noise fk.evaluate uses: example i of draw 0 with fold_in(fold_in(key(seed), 0), i)."""
     k = jax.random.fold_in(jax.random.key(seed), 0)
     return jnp.stack(
-        [fk.dequantize(jax.random.fold_in(k, i), p, num_levels=LEVELS) for i, p in enumerate(pixels)]
+        [
+            fk.dequantize(jax.random.fold_in(k, i), p, num_levels=LEVELS)
+            for i, p in enumerate(pixels)
+        ]
     )
 
 

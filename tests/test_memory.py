@@ -140,8 +140,9 @@ def _image_layers(key):
 
 @functools.cache
 def _image_model():
-    """Every image kind: logit, rescale, conv couplings, a split prior, BatchNorm (training), squeezes, ActNorm, 1x1
-    convolutions (plain and LU) and a factored-out MultiScale with a scan-stacked inner scale.
+    """Every image kind: logit, rescale, conv couplings, BatchNorm (training), squeezes,
+    ActNorm, 1x1 convolutions (plain and LU), a split prior and a factored-out MultiScale
+    with a scan-stacked inner scale.
     Density direction (image to latent), as the image factories write it. Built once, in
     one jit."""
     key = jax.random.key(0)

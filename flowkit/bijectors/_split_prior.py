@@ -35,12 +35,10 @@ class SplitPrior(Coupling):
             raise ValueError(error)
         if shape[2] < 2:
             raise ValueError(
-                f"SplitPrior: needs at least 2 channels (kept and factored out); got shape "
-                f"{shape}."
+                f"SplitPrior: needs at least 2 channels (kept and factored out); got shape {shape}."
             )
         mask = channel_mask(*shape)
         transformer = StandardizeTransformer()
         c_in, c_out = image_conditioner_channels(mask, transformer.num_params, cond_shape)
         net = Conv2d(key, c_in, c_out, kernel_size, zero_init=True)
         super().__init__(mask, ImageConditioner(mask, net), transformer, cond_shape)
-

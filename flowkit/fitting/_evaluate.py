@@ -139,7 +139,8 @@ def evaluate(
     scored in bits/dim; with ``num_draws > 1`` each example's bits/dim is averaged over
     draws. Float data are scored as they are: NLL in nats, or bits/dim of data already in
     [0, 1] with ``image=True`` (other ranges are refused: a flow trained on rescaled data
-    holds the rescaling as a bijector, e.g. :class:`flowkit.Rescale`, and takes [0, 1]). ``condition``: one shared or one per example.
+    holds the rescaling as a bijector, e.g. :class:`flowkit.Rescale`, and takes [0, 1]).
+    ``condition``: one shared or one per example.
 
     Batches of a fixed shape run under ``jit`` (the last one padded, the padding dropped);
     the flow is put in inference mode. Returns an :class:`Evaluation`: mean, standard error,
