@@ -80,7 +80,8 @@ def test_sampling_draws_every_latent_temperature_and_change_of_variables(trained
     key = jax.random.key(2)
     latent = flow.base.sample(seed=key, sample_shape=(4,))
     # A latent factored out at the first scale: the last channels of its (4, 4, 4) view.
-    model = flow.bijector.bijector
+    rescale, model = flow.bijector.bijector.layers  # Glow's x - 0.5, then the scales
+    assert isinstance(rescale, fk.Rescale) and (rescale.low, rescale.high) == (-0.5, 0.5)
     assert model.hidden_shape == (4, 4, 4) and model.num_kept == 2
     bumped = latent[0].reshape(4, 4, 4).at[1, 2, 3].add(1.0).reshape(8, 8, 1)
 
@@ -123,8 +124,9 @@ def test_scale_counts_that_do_not_fit_the_image(factory, shape, num_scales, vali
 
 
 def _glow_28_parameters(hidden: int, blocks: int) -> int:
-    """Glow on (28, 28, 1), 2 scales, LU 1x1 convs, one residual block per conditioner."""
-    total = 0
+    """Glow on (28, 28, 1), 2 scales, LU 1x1 convs, one residual block per conditioner,
+    a split prior (3x3 conv, 2 -> 2 x 2 channels) and a learned top (7 x 7 x 8, twice)."""
+    total = (3 * 3 * 2 * 4 + 4) + 2 * 7 * 7 * 8
     for (h, w), c in (((14, 14), 4), ((7, 7), 8)):
         actnorm, conv = 2 * c, 2 * c * c + c  # loc + log-scale; strict L, strict U, log|s|
         half = c // 2

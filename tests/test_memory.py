@@ -123,11 +123,13 @@ def _image_layers(key):
     transform = fk.Chain(
         [
             fk.LogitPreprocess((4, 4, 2)),
+            fk.Rescale((4, 4, 2), -1.0, 1.0),
             conv_coupling(fk.checkerboard_mask(4, 4, 2), next(k)),
             fk.BatchNorm((4, 4, 2)),
             outer,
             fk.ActNorm(outer.out_shape),
             fk.InvertibleConv1x1(next(k), outer.out_shape),
+            fk.SplitPrior(next(k), outer.out_shape, cond_shape=cond),
         ]
     )
     inner = fk.MultiScale(
@@ -138,8 +140,9 @@ def _image_layers(key):
 
 @functools.cache
 def _image_model():
-    """Every image kind: logit, conv couplings, BatchNorm (training), squeezes, ActNorm, 1x1
-    convolutions (plain and LU) and a factored-out MultiScale with a scan-stacked inner scale.
+    """Every image kind: logit, rescale, conv couplings, BatchNorm (training), squeezes,
+    ActNorm, 1x1 convolutions (plain and LU), a split prior and a factored-out MultiScale
+    with a scan-stacked inner scale.
     Density direction (image to latent), as the image factories write it. Built once, in
     one jit."""
     key = jax.random.key(0)
@@ -429,10 +432,12 @@ def test_memory_keyword_and_with_memory_mode(key):
     assert glow.bijector.memory == "invertible"
     plan = dict(fk.backprop_plan(glow.bijector))
     every_layer = (
+        "Rescale",
         "Squeeze",
         "ActNorm x 2",
         "InvertibleConv1x1LU x 2",
         "ConvAffineCoupling x 2",
+        "Affine",  # the learned top
         "Reshape",
     )
     assert plan == dict.fromkeys(every_layer, "invert"), plan

@@ -28,6 +28,7 @@ from ._elementwise import Exp as Exp
 from ._elementwise import Identity as Identity
 from ._elementwise import LeakyReLU as LeakyReLU
 from ._elementwise import Logit as Logit
+from ._elementwise import Rescale as Rescale
 from ._elementwise import Scale as Scale
 from ._elementwise import Sigmoid as Sigmoid
 from ._elementwise import Softplus as Softplus
@@ -58,6 +59,7 @@ from ._spline import rqs_forward as rqs_forward
 from ._spline import rqs_inverse as rqs_inverse
 from ._spline import spline_knots as spline_knots
 from ._spline_coupling import SplineCoupling as SplineCoupling
+from ._split_prior import SplitPrior as SplitPrior
 from ._squeeze import Squeeze as Squeeze
 from ._stack import Stack as Stack
 from ._stack import with_unroll as with_unroll
@@ -66,6 +68,7 @@ from ._transformers import AbstractTransformer as AbstractTransformer
 from ._transformers import AdditiveTransformer as AdditiveTransformer
 from ._transformers import AffineTransformer as AffineTransformer
 from ._transformers import SoftplusAffineTransformer as SoftplusAffineTransformer
+from ._transformers import StandardizeTransformer as StandardizeTransformer
 
 if _TYPE_CHECKING:
     from ._to_distrax import ToDistrax as ToDistrax

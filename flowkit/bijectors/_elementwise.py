@@ -5,6 +5,7 @@ Parameter-free maps take ``shape`` (default ``()``, a scalar event).
 """
 
 import abc
+import math
 
 import equinox as eqx
 import jax
@@ -62,7 +63,8 @@ class Affine(AbstractElementwise):
 
     def __init__(self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0):
         loc, scale = jnp.broadcast_arrays(jnp.asarray(loc, float), jnp.asarray(scale, float))
-        if not bool(jnp.all(scale > 0)):
+        # A traced scale (a model built under jit) cannot be checked here.
+        if not isinstance(scale, jax.core.Tracer) and not bool(jnp.all(scale > 0)):
             raise ValueError(f"Affine: scale must be positive everywhere; got {scale}.")
         self.loc = loc
         self.log_scale = jnp.log(scale)
@@ -74,6 +76,36 @@ class Affine(AbstractElementwise):
     def _elementwise_inverse(self, y):
         x = (y - self.loc) * jnp.exp(-self.log_scale)
         return x, jnp.broadcast_to(-self.log_scale, y.shape)
+
+
+class Rescale(AbstractElementwise):
+    """``y = low + (high - low) * x``: data in [0, 1] onto [low, high], no parameters.
+
+    Put it first in an image model (density direction) to train on rescaled data while
+    ``log_prob`` stays that of the data in [0, 1]: its log-determinant ``D log(high - low)``
+    is part of every score, so bits/dim need no ``data_range``. ``(-1, 1)``: the signed
+    scale; ``(-0.5, 0.5)``: Glow's ``x - 0.5``.
+    """
+
+    shape: Shape = eqx.field(static=True)
+    low: float = eqx.field(static=True, default=-1.0)
+    high: float = eqx.field(static=True, default=1.0)
+    cond_shape: None = eqx.field(static=True, default=None)
+
+    def __check_init__(self):
+        if not self.high > self.low:
+            raise ValueError(
+                f"Rescale: need low < high (data in [0, 1] go to [low, high]); got "
+                f"low={self.low}, high={self.high}."
+            )
+
+    def _elementwise_forward(self, x):
+        width = self.high - self.low
+        return self.low + width * x, jnp.full_like(x, math.log(width))
+
+    def _elementwise_inverse(self, y):
+        width = self.high - self.low
+        return (y - self.low) / width, jnp.full_like(y, -math.log(width))
 
 
 class Scale(AbstractElementwise):

@@ -20,13 +20,29 @@ from ._batch_norm import BatchNorm
 from ._composite import AbstractComposite, AbstractPlumbing, children
 from ._conv1x1 import InvertibleConv1x1, InvertibleConv1x1LU
 from ._coupling import Coupling
-from ._elementwise import Affine, Exp, Identity, LeakyReLU, Logit, Scale, Sigmoid, Softplus, Tanh
+from ._elementwise import (
+    Affine,
+    Exp,
+    Identity,
+    LeakyReLU,
+    Logit,
+    Rescale,
+    Scale,
+    Sigmoid,
+    Softplus,
+    Tanh,
+)
 from ._embed import EmbedCondition
 from ._logit_preprocess import LogitPreprocess
 from ._permute import Permute, Reverse
 from ._spline import RationalQuadraticSplineTransformer
 from ._squeeze import Squeeze
-from ._transformers import AdditiveTransformer, AffineTransformer, SoftplusAffineTransformer
+from ._transformers import (
+    AdditiveTransformer,
+    AffineTransformer,
+    SoftplusAffineTransformer,
+    StandardizeTransformer,
+)
 
 Rule = bool | Callable[[object], bool]
 _RULES: dict[type, Rule] = {}
@@ -79,6 +95,7 @@ def _batch_norm_exact(layer) -> bool:
 for _cls in (
     Identity,
     Affine,
+    Rescale,
     Scale,
     Exp,
     LeakyReLU,
@@ -91,6 +108,7 @@ for _cls in (
     AffineTransformer,
     AdditiveTransformer,
     SoftplusAffineTransformer,
+    StandardizeTransformer,
     RationalQuadraticSplineTransformer,
 ):
     register_exact_inverse(_cls)

@@ -91,3 +91,22 @@ class AdditiveTransformer(AbstractTransformer):
 
     def inverse_and_log_det(self, y, params):
         return y - params[..., 0], jnp.zeros_like(y)
+
+
+class StandardizeTransformer(AbstractTransformer):
+    """``y = (x - mean) * exp(-log_scale)``: ``x ~ N(mean, exp(log_scale)**2)`` to ``N(0, 1)``.
+
+    ``params[..., 0]`` is the mean, ``params[..., 1]`` the (unbounded) log-scale; zero
+    parameters give the identity. Glow's learned prior of a factored-out latent
+    (:class:`SplitPrior`) written as a bijector.
+    """
+
+    num_params: int = eqx.field(static=True, default=2)
+
+    def forward_and_log_det(self, x, params):
+        mean, log_scale = params[..., 0], params[..., 1]
+        return (x - mean) * jnp.exp(-log_scale), -log_scale
+
+    def inverse_and_log_det(self, y, params):
+        mean, log_scale = params[..., 0], params[..., 1]
+        return mean + y * jnp.exp(log_scale), log_scale

@@ -43,6 +43,19 @@ def _batch_scores(flow, x, condition, index, key, image: bool, num_levels: int):
     return -log_prob
 
 
+def _check_unit_interval(data: np.ndarray) -> None:
+    """Float images are scored as pixels dequantized into [0, 1]: bits/dim of data on any
+    other range would be off by ``log2`` of its width (1 bit/dim for [-1, 1])."""
+    low, high = float(np.min(data)), float(np.max(data))
+    if low < 0.0 or high > 1.0:
+        raise ValueError(
+            f"evaluate: float images must be in [0, 1] (dequantized pixels) to be scored in "
+            f"bits/dim; these range over [{low:.3g}, {high:.3g}]. Score the data in [0, 1] "
+            "and put the rescaling inside the flow (flowkit.Rescale, or the image factories' "
+            "rescale=), so its log-determinant is counted."
+        )
+
+
 def _per_example_condition(flow: Flow, condition, n: int):
     if condition is None:
         return None
@@ -85,6 +98,8 @@ def scores(
             f"evaluate: num_draws={num_draws}; several draws need integer pixels to "
             "dequantize (float data are scored as they are, once)."
         )
+    if image and not integer:
+        _check_unit_interval(data)
     n = data.shape[0]
     condition = _per_example_condition(flow, condition, n)
     flow = eqx.nn.inference_mode(flow)  # e.g. batch-norm layers use their running statistics
@@ -123,7 +138,9 @@ def evaluate(
     ``fold_in(fold_in(key(seed), d), i)``, so results do not depend on ``batch_size``) and
     scored in bits/dim; with ``num_draws > 1`` each example's bits/dim is averaged over
     draws. Float data are scored as they are: NLL in nats, or bits/dim of data already in
-    [0, 1] with ``image=True``. ``condition``: one shared or one per example.
+    [0, 1] with ``image=True`` (other ranges are refused: a flow trained on rescaled data
+    holds the rescaling as a bijector, e.g. :class:`flowkit.Rescale`, and takes [0, 1]).
+    ``condition``: one shared or one per example.
 
     Batches of a fixed shape run under ``jit`` (the last one padded, the padding dropped);
     the flow is put in inference mode. Returns an :class:`Evaluation`: mean, standard error,

@@ -3,13 +3,16 @@
 Images are ``(H, W, C)``, channels last, one per call (``Flow`` batches). The models are
 written in the density direction (image to latent) as in the papers, so each factory
 returns ``Flow(Invert(model), standard_normal(image_shape))``. Data are in [0, 1]
-(:func:`flowkit.dequantize`); ``logit_alpha`` puts a :class:`LogitPreprocess` first.
+(:func:`flowkit.dequantize`); the map to the space the model trains in is a bijector inside
+the flow, first in the model, so every score is of the data in [0, 1]: ``logit_alpha`` puts
+a :class:`LogitPreprocess` there, ``rescale=(low, high)`` a :class:`Rescale`.
 """
 
 from collections.abc import Callable
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .._typing import PRNGKeyArray, Shape
@@ -19,11 +22,13 @@ from ..bijectors._batch_norm import BatchNorm
 from ..bijectors._chain import Chain
 from ..bijectors._conv1x1 import InvertibleConv1x1, InvertibleConv1x1LU
 from ..bijectors._conv_coupling import ConvAffineCoupling
+from ..bijectors._elementwise import Affine, Rescale
 from ..bijectors._invert import Invert
 from ..bijectors._logit_preprocess import LogitPreprocess
 from ..bijectors._masks import channel_mask, checkerboard_mask
 from ..bijectors._memory import check_memory_mode, wrap_memory
 from ..bijectors._multiscale import MultiScale
+from ..bijectors._split_prior import SplitPrior
 from ..bijectors._squeeze import Squeeze, image_shape_error
 from ..bijectors._stack import Stack
 from ._bases import standard_normal
@@ -89,15 +94,45 @@ def _alternating(
     return layers[0] if len(layers) == 1 else Chain(layers)
 
 
+def _check_preprocess(
+    owner: str, logit_alpha: float | None, rescale: tuple[float, float] | None
+) -> tuple[float, float] | None:
+    """``rescale`` as a pair of floats (or None); both preprocessings at once is an error."""
+    if rescale is None:
+        return None
+    if logit_alpha is not None:
+        raise ValueError(
+            f"{owner}: logit_alpha={logit_alpha} and rescale={rescale} both map the data in "
+            "[0, 1] into model space; pass rescale=None with logit_alpha, or "
+            "logit_alpha=None with rescale."
+        )
+    if len(rescale) != 2 or not float(rescale[0]) < float(rescale[1]):
+        raise ValueError(
+            f"{owner}: rescale must be a pair (low, high) with low < high, the interval the "
+            f"data in [0, 1] are mapped onto; got {rescale!r}."
+        )
+    return float(rescale[0]), float(rescale[1])
+
+
+def _learned_top(shape: Shape) -> Affine:
+    """Glow's ``learn_top``: a per-entry affine map of the top latent, starting at the
+    identity; under the standard normal base that latent is N(mu, diag(sigma**2)) with
+    learned ``mu`` and ``sigma``."""
+    return Affine(jnp.zeros(shape), jnp.ones(shape))
+
+
 def _flow(
     model: AbstractBijector,
     image_shape: Shape,
     logit_alpha: float | None,
     memory: str = "standard",
     owner: str = "glow",
+    rescale: tuple[float, float] | None = None,
 ) -> Flow:
     if logit_alpha is not None:
         model = Chain([LogitPreprocess(image_shape, logit_alpha), model])
+    if rescale is not None:
+        model = Chain([Rescale(image_shape, *rescale), model])
     bijector = wrap_memory(Invert(model), memory, owner=owner)
     return Flow(bijector, standard_normal(tuple(image_shape)))
 
@@ -123,6 +158,8 @@ def realnvp_multiscale(
     cond_shape: int | Shape | None = None,
     memory: str = "standard",
     unroll: int | bool | str = "auto",
+    rescale: tuple[float, float] | None = None,
+    learn_top: bool = False,
 ) -> Flow:
     """Multi-scale RealNVP (Dinh et al. 2017) on images ``(H, W, C)`` with data in [0, 1].
 
@@ -133,13 +170,15 @@ def realnvp_multiscale(
     ``depth`` residual blocks. ``batch_norm`` adds a :class:`BatchNorm` after every coupling
     (train with :func:`flowkit.update_batch_norm_state`; sample with
     :func:`flowkit.batch_norm_inference`). ``cond_shape``: a condition, flattened and
-    broadcast over the image as extra conditioner channels. ``memory``, ``unroll``: as in
+    broadcast over the image as extra conditioner channels. ``memory``, ``unroll``,
+    ``rescale`` (here off: the logit preprocessing is RealNVP's) and ``learn_top``: as in
     :func:`glow`.
     """
     image_shape = tuple(image_shape)
     _check_scales("realnvp_multiscale", image_shape, num_scales, "all but last")
     check_memory_mode("realnvp_multiscale", memory)
     cond_shape = as_cond_shape("realnvp_multiscale", cond_shape)
+    rescale = _check_preprocess("realnvp_multiscale", logit_alpha, rescale)
 
     def coupling(k, mask):
         layer = ConvAffineCoupling(
@@ -152,7 +191,8 @@ def realnvp_multiscale(
         k_board, k_channel, k_inner = jax.random.split(k, 3)
         if level == num_scales - 1:
             masks = [checkerboard_mask(h, w, c, p) for p in (0, 1)]
-            return MultiScale(_alternating(coupling, masks, final_layers, k_board, unroll))
+            last = _alternating(coupling, masks, final_layers, k_board, unroll)
+            return MultiScale(Chain([last, _learned_top(shape)]) if learn_top else last)
         squeeze = Squeeze(shape, ordering="checkerboard")
         s = squeeze.out_shape
         board = [checkerboard_mask(h, w, c, p) for p in (0, 1)]
@@ -169,7 +209,7 @@ def realnvp_multiscale(
 
     def make(k):
         model = scale(image_shape, 0, k)
-        return _flow(model, image_shape, logit_alpha, memory, "realnvp_multiscale")
+        return _flow(model, image_shape, logit_alpha, memory, "realnvp_multiscale", rescale)
 
     return _build(make, key)
 
@@ -189,6 +229,9 @@ def glow(
     cond_shape: int | Shape | None = None,
     memory: str = "standard",
     unroll: int | bool | str = "auto",
+    rescale: tuple[float, float] | None = (-0.5, 0.5),
+    split_prior: bool = True,
+    learn_top: bool = True,
 ) -> Flow:
     """Glow (Kingma & Dhariwal 2018) on images ``(H, W, C)`` with data in [0, 1].
 
@@ -206,6 +249,16 @@ def glow(
     output: activation memory flat in depth; see :func:`flowkit.with_memory_mode`).
     ``unroll``: layers per scan iteration of the stacked steps, as in :class:`Stack`
     (``"auto"``: chosen per backend).
+
+    As in the paper, by default: ``rescale=(-0.5, 0.5)`` puts a :class:`Rescale` first, so
+    the model sees ``x - 0.5`` while scores stay those of the data in [0, 1] (its log-det is
+    ``D log(high - low)``, 0 here); pass ``None`` to model [0, 1] directly, or
+    ``rescale=None`` with ``logit_alpha``. ``split_prior``: each factored-out half gets a
+    learned prior ``N(mu(z1), exp(logs(z1))**2)`` from the kept half (a zero-initialised
+    :class:`SplitPrior`). ``learn_top``: the last scale's latent gets a learned per-entry
+    mean and scale (an identity-initialised :class:`Affine`), Glow's trainable top prior;
+    the flow's base stays a fixed standard normal, so ``temperature`` still scales every
+    latent around its learned mean.
     """
     image_shape = tuple(image_shape)
     _check_scales("glow", image_shape, num_scales, "all")
@@ -213,6 +266,7 @@ def glow(
     if layers_per_scale < 1:
         raise ValueError(f"glow: layers_per_scale must be >= 1; got {layers_per_scale}.")
     cond_shape = as_cond_shape("glow", cond_shape)
+    rescale = _check_preprocess("glow", logit_alpha, rescale)
     conv = InvertibleConv1x1LU if lu_decomposed else InvertibleConv1x1
 
     def step(shape, k):
@@ -231,11 +285,16 @@ def glow(
         s = squeeze.out_shape
         steps = Stack.from_factory(k_steps, lambda kk: step(s, kk), layers_per_scale, unroll=unroll)
         if level == num_scales - 1:
-            return MultiScale(Chain([squeeze, steps]))
+            return MultiScale(Chain([squeeze, steps] + ([_learned_top(s)] if learn_top else [])))
+        # fold_in: the other layers draw the same parameters with or without a split prior
+        prior = [SplitPrior(jax.random.fold_in(k, 1), s, cond_shape=cond_shape)]
         inner = scale(s[:2] + (s[2] // 2,), level + 1, k_inner)
-        return MultiScale(Chain([squeeze, steps]), inner)
+        return MultiScale(Chain([squeeze, steps] + (prior if split_prior else [])), inner)
 
-    return _build(lambda k: _flow(scale(image_shape, 0, k), image_shape, logit_alpha, memory), key)
+    def make(k):
+        return _flow(scale(image_shape, 0, k), image_shape, logit_alpha, memory, "glow", rescale)
+
+    return _build(make, key)
 
 
 def count_parameters(model) -> int:

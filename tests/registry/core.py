@@ -59,6 +59,8 @@ def _invert(key):
 ENTRIES = {
     "Identity": lambda key: (fk.Identity((3,)), None, None),
     "Affine": _affine,
+    "Rescale": lambda key: (fk.Rescale((3,), -1.0, 1.0), None, uniform_event(key, (3,))),
+    "Rescale[glow]": lambda key: (fk.Rescale((2, 2, 1), -0.5, 0.5), None, None),
     "Scale": lambda key: (fk.Scale(0.5 * jax.random.normal(key, (3,))), None, None),
     "Exp": lambda key: (fk.Exp((3,)), None, None),
     "Sigmoid": lambda key: (fk.Sigmoid((3,)), None, None),

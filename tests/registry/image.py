@@ -71,6 +71,19 @@ def _multiscale(key):
     return randomize(model, k_rand), None, None
 
 
+def _split_prior(cond_dim=None):
+    """Random (non-zero) conv weights: a fresh SplitPrior is the identity."""
+
+    def build(key):
+        k_init, k_rand, k_cond = jax.random.split(key, 3)
+        cond_shape = None if cond_dim is None else (cond_dim,)
+        layer = fk.SplitPrior(k_init, (4, 4, 4), cond_shape=cond_shape)
+        cond = None if cond_dim is None else jax.random.normal(k_cond, cond_shape)
+        return randomize(layer, k_rand), cond, None
+
+    return build
+
+
 ENTRIES = {
     "Squeeze": lambda key: (fk.Squeeze((4, 4, 2)), None, None),
     "Squeeze[checkerboard]": lambda key: (fk.Squeeze((4, 4, 2), "checkerboard"), None, None),
@@ -81,6 +94,8 @@ ENTRIES = {
     "ConvAffineCoupling[channel, conditional]": _conv_coupling(fk.channel_mask(4, 4, 2), 3),
     "BatchNorm[inference]": _batch_norm,
     "MultiScale": _multiscale,
+    "SplitPrior": _split_prior(),
+    "SplitPrior[conditional]": _split_prior(3),
     "LogitPreprocess": lambda key: (
         fk.LogitPreprocess((4, 4, 2), alpha=0.05),
         None,
