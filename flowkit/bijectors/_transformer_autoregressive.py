@@ -31,12 +31,19 @@ class TransformerAutoregressive(AbstractBijector):
     log-scales). ``reverse``: run over positions last to first (alternate it between blocks).
     ``kv_cache``: sample with the cache (linear in ``T``) or by recomputing the prefix at
     every step (:meth:`forward_and_log_det_uncached`, quadratic; a reference).
+    ``guidance``: classifier-free guidance weight ``w`` for sampling a conditional block
+    (0: plain conditional sampling). Each step's conditioner outputs (shifts and pre-clamp
+    log-scales) become ``(1 + w) * f(x_{<t}, c) - w * f(x_{<t}, 0)``, the all-zeros condition
+    being the null ("no class") one; train with :func:`flowkit.drop_condition` so the model
+    learns it. The guided ``forward`` is still exactly invertible with its log-det, but
+    ``inverse`` (the density) stays the plain conditional model's.
     """
 
     conditioner: CausalTransformer
     transformer: AbstractTransformer
     reverse: bool = eqx.field(static=True)
     kv_cache: bool = eqx.field(static=True)
+    guidance: float = eqx.field(static=True)
     shape: Shape = eqx.field(static=True)
     cond_shape: Shape | None = eqx.field(static=True)
 
@@ -48,6 +55,7 @@ class TransformerAutoregressive(AbstractBijector):
         reverse: bool = False,
         kv_cache: bool = True,
         cond_shape: Shape | None = None,
+        guidance: float = 0.0,
     ):
         transformer = transformer or AffineTransformer(conditioner.in_features)
         owner = "TransformerAutoregressive"
@@ -66,10 +74,15 @@ class TransformerAutoregressive(AbstractBijector):
                 f"{owner}: cond_shape {cond_shape} has {size} entries but the conditioner was "
                 f"built with cond_size={conditioner.cond_size}; they must match."
             )
+        if guidance and cond_shape is None:
+            raise ValueError(
+                f"{owner}: guidance={guidance} needs a conditional block (pass cond_shape)."
+            )
         self.conditioner = conditioner
         self.transformer = transformer
         self.reverse = reverse
         self.kv_cache = kv_cache
+        self.guidance = float(guidance)
         self.shape = (conditioner.seq_len, conditioner.in_features)
         self.cond_shape = None if cond_shape is None else tuple(cond_shape)
 
@@ -86,6 +99,7 @@ class TransformerAutoregressive(AbstractBijector):
         kv_cache: bool = True,
         cond_shape: Shape | None = None,
         log_scale_bound: float = 1.0,
+        guidance: float = 0.0,
     ) -> "TransformerAutoregressive":
         """An affine block on sequences of ``shape = (T, D)`` with a fresh transformer of
         ``depth`` blocks of ``width`` features and ``heads`` heads (identity at start).
@@ -105,7 +119,14 @@ class TransformerAutoregressive(AbstractBijector):
             heads=heads,
             cond_size=size,
         )
-        return cls(net, transformer, reverse=reverse, kv_cache=kv_cache, cond_shape=cond_shape)
+        return cls(
+            net,
+            transformer,
+            reverse=reverse,
+            kv_cache=kv_cache,
+            cond_shape=cond_shape,
+            guidance=guidance,
+        )
 
     @property
     def out_shape(self) -> Shape:
@@ -117,6 +138,20 @@ class TransformerAutoregressive(AbstractBijector):
 
     def _cond(self, condition):
         return None if condition is None else condition.reshape(-1)
+
+    def _conds(self, condition):
+        """The conditions each sampling step reads: ``[c]``, or ``[c, 0]`` when guided."""
+        cond = self._cond(condition)
+        if not self.guidance or cond is None:
+            return [cond]
+        return [cond, jnp.zeros_like(cond)]
+
+    def _mix(self, outs):
+        """Conditioner outputs of :meth:`_conds`, mixed by the guidance weight."""
+        if len(outs) == 1:
+            return outs[0]
+        w = self.guidance
+        return (1 + w) * outs[0] - w * outs[1]
 
     def _params(self, x: Array, condition: Array | None) -> Array:
         """Parameters ``(T, D, num_params)``; row ``t`` from ``x[:t]`` only (shift by one)."""
@@ -137,18 +172,20 @@ class TransformerAutoregressive(AbstractBijector):
 
     def _forward_cached(self, z, condition):
         z = self._orient(z)
-        net, cond = self.conditioner, self._cond(condition)
+        net, conds = self.conditioner, self._conds(condition)
 
         def step(carry, inputs):
-            cache, previous = carry
+            caches, previous = carry
             t, z_t = inputs
-            out, cache = net.step(cache, t, previous, cond)
+            stepped = [net.step(k, t, previous, c) for k, c in zip(caches, conds, strict=True)]
+            caches = tuple(cache for _, cache in stepped)
+            out = self._mix([o for o, _ in stepped])
             x_t, log_deriv = self.transformer.forward_and_log_det(
                 z_t, out.reshape(z_t.shape + (-1,))
             )
-            return (cache, x_t), (x_t, log_deriv)
+            return (caches, x_t), (x_t, log_deriv)
 
-        init = (net.init_cache(z.dtype), jnp.zeros_like(z[0]))
+        init = (tuple(net.init_cache(z.dtype) for _ in conds), jnp.zeros_like(z[0]))
         _, (x, log_deriv) = jax.lax.scan(step, init, (jnp.arange(z.shape[0]), z))
         return self._orient(x), jnp.sum(log_deriv)
 
@@ -158,7 +195,7 @@ class TransformerAutoregressive(AbstractBijector):
         def step(t, carry):
             # Positions >= t are still 0; causality keeps them out of row t's parameters.
             x, log_deriv = carry
-            params = self._params(x, condition)[t]
+            params = self._mix([self._params(x, c) for c in self._conds(condition)])[t]
             x_t, ld_t = self.transformer.forward_and_log_det(z[t], params)
             return x.at[t].set(x_t), log_deriv.at[t].set(ld_t)
 

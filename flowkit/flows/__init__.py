@@ -26,4 +26,6 @@ from ._image_data import to_unit_interval as to_unit_interval
 from ._memory import with_memory_mode as with_memory_mode
 from ._tarflow import add_noise as add_noise
 from ._tarflow import denoise as denoise
+from ._tarflow import drop_condition as drop_condition
 from ._tarflow import tarflow as tarflow
+from ._tarflow import with_guidance as with_guidance

@@ -6,7 +6,9 @@ latent image is cut into patches, run through the blocks (each one a ``lax.scan`
 positions with a key/value cache) and put back together; the density direction is one
 parallel transformer pass per block. TarFlow trains on data with Gaussian noise added
 (:func:`add_noise`, or :func:`flowkit.train.noise_augmented_loss` inside a step) and
-removes it from samples with one score step (:func:`denoise`).
+removes it from samples with one score step (:func:`denoise`). Conditional TarFlows sample
+with classifier-free guidance (:func:`with_guidance`), the null condition being all zeros,
+learnt by training with :func:`drop_condition`.
 """
 
 import equinox as eqx
@@ -51,6 +53,7 @@ def tarflow(
     cond_shape: Shape | None = None,
     kv_cache: bool = True,
     log_scale_bound: float = 2.0,
+    guidance: float = 0.0,
 ) -> Flow:
     """TarFlow on images ``(H, W, C)``: :class:`Patchify` into ``p x p`` patches, then
     ``num_blocks`` :class:`TransformerAutoregressive` blocks (each a causal transformer of
@@ -60,7 +63,9 @@ def tarflow(
     ``cond_shape``: a condition (e.g. a one-hot class) embedded into every token of every
     block. ``log_scale_bound``: each block's initial tanh bound on its log-scales
     (learnable; the blocks together must reach the scale of the data). ``kv_cache=False``
-    samples by recomputing each prefix (a slow reference). Fresh flows are the identity.
+    samples by recomputing each prefix (a slow reference). ``guidance``: every block's
+    classifier-free guidance weight when sampling (needs ``cond_shape``; see
+    :func:`with_guidance`). Fresh flows are the identity.
     Train on noisy data (:func:`add_noise`) and clean samples with :func:`denoise`, as the
     paper does; with uniformly dequantized pixels the plain likelihood gives bits/dim.
     """
@@ -81,6 +86,7 @@ def tarflow(
             kv_cache=kv_cache,
             cond_shape=cond_shape,
             log_scale_bound=log_scale_bound,
+            guidance=guidance,
         )
 
     def make(k):
@@ -88,6 +94,47 @@ def tarflow(
         return Flow(Chain([patchify, blocks, Invert(patchify)]), standard_normal(image_shape))
 
     return eqx.filter_jit(make)(key)  # one compilation instead of one per initialiser op
+
+
+def with_guidance(model, guidance: float):
+    """``model`` (a flow or bijector) with every :class:`TransformerAutoregressive` block's
+    sampling guidance weight set to ``guidance`` (0: plain conditional sampling).
+
+    ``sample`` then mixes each step's conditional and null-condition (zeros) predictions,
+    ``(1 + w) * cond - w * uncond``; ``log_prob`` is unchanged (the conditional model).
+    """
+    is_block = lambda m: isinstance(m, TransformerAutoregressive)  # noqa: E731
+    found = [m for m in jax.tree_util.tree_leaves(model, is_leaf=is_block) if is_block(m)]
+    if not found or any(m.cond_shape is None for m in found):
+        raise ValueError(
+            "with_guidance: needs conditional TransformerAutoregressive blocks (built with "
+            f"cond_shape); found {len(found)} block(s), conditional: "
+            f"{[m.cond_shape is not None for m in found]}."
+        )
+
+    def guided(m):
+        if not is_block(m):
+            return m
+        kwargs = dict(reverse=m.reverse, kv_cache=m.kv_cache, cond_shape=m.cond_shape)
+        return TransformerAutoregressive(m.conditioner, m.transformer, **kwargs, guidance=guidance)
+
+    return jax.tree_util.tree_map(guided, model, is_leaf=is_block)
+
+
+def drop_condition(
+    key: PRNGKeyArray, condition: ArrayLike, rate: float
+) -> Float[Array, "batch ..."]:
+    """``condition`` ``(batch, *cond_shape)`` with each example's condition replaced by the
+    null one (zeros) with probability ``rate``: train with it so that guided sampling
+    (:func:`with_guidance`) has an unconditional model to mix with (TarFlow uses ~0.1)."""
+    condition = jnp.asarray(condition)
+    if condition.ndim < 1 or not 0.0 <= rate <= 1.0:
+        raise ValueError(
+            f"drop_condition: expected a batch of conditions (ndim >= 1) and 0 <= rate <= 1; "
+            f"got shape {condition.shape}, rate={rate}."
+        )
+    keep = jax.random.uniform(key, condition.shape[:1]) >= rate
+    return jnp.where(keep.reshape((-1,) + (1,) * (condition.ndim - 1)), condition, 0)
 
 
 def add_noise(key: PRNGKeyArray, x: ArrayLike, noise_std: float) -> Float[Array, "..."]:

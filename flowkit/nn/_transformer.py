@@ -35,12 +35,27 @@ def attention(
     return jnp.einsum("hqk,khd->qhd", jax.nn.softmax(scores, axis=-1), v)
 
 
-class KVCache(eqx.Module):
-    """Keys and values of every block at every position, ``(depth, seq_len, heads,
-    head_dim)``; positions not yet decoded hold zeros and are masked out."""
+def step_attention(
+    q: Float[Array, "h d"], keys: Float[Array, "h k d"], values: Float[Array, "h k d"], mask
+) -> Float[Array, "h d"]:
+    """One query per head against a ``(heads, positions, head_dim)`` cache; ``mask[j]`` True
+    where key ``j`` may be seen (at least one)."""
+    scores = jnp.einsum("hd,hkd->hk", q, keys) / math.sqrt(q.shape[-1])
+    scores = jnp.where(mask[None], scores, jnp.finfo(scores.dtype).min)  # finite: no inf - inf
+    return jnp.einsum("hk,hkd->hd", jax.nn.softmax(scores, axis=-1), values)
 
-    keys: Float[Array, "depth seq heads head_dim"]
-    values: Float[Array, "depth seq heads head_dim"]
+
+class KVCache(eqx.Module):
+    """Keys and values of each block at every position: tuples of ``depth`` arrays
+    ``(heads, seq_len, head_dim)``; positions not yet decoded hold zeros and are masked out.
+
+    One buffer per block, heads before positions: a decoding step writes its key and value
+    into its block's buffer in place and attends to it with no slice or transpose copy (a
+    stacked ``(depth, ...)`` array, batched by ``vmap``, cost such a copy per block per step).
+    """
+
+    keys: tuple[Float[Array, "heads seq head_dim"], ...]
+    values: tuple[Float[Array, "heads seq head_dim"], ...]
 
 
 class _Block(eqx.Module):
@@ -81,13 +96,13 @@ class _Block(eqx.Module):
         return self._finish(h, attention(q, k, v, mask))
 
     def step(self, h: Float[Array, "1 w"], keys, values, t: Int[Array, ""]):
-        """Position ``t`` alone: its key and value go into the cache, its query attends to
-        positions ``0..t``."""
-        q, k, v = self._qkv(h)
-        keys = jax.lax.dynamic_update_index_in_dim(keys, k[0], t, axis=0)
-        values = jax.lax.dynamic_update_index_in_dim(values, v[0], t, axis=0)
-        mask = (jnp.arange(keys.shape[0]) <= t)[None, :]
-        return self._finish(h, attention(q, keys, values, mask)), keys, values
+        """Position ``t`` alone: its key and value are written in place into this block's
+        ``(heads, seq, head_dim)`` cache, its query attends to positions ``0..t``."""
+        q, k, v = self._qkv(h)  # (1, heads, head_dim)
+        keys = jax.lax.dynamic_update_slice(keys, k.transpose(1, 0, 2), (0, t, 0))
+        values = jax.lax.dynamic_update_slice(values, v.transpose(1, 0, 2), (0, t, 0))
+        attended = step_attention(q[0], keys, values, jnp.arange(keys.shape[1]) <= t)
+        return self._finish(h, attended[None]), keys, values
 
 
 class CausalTransformer(eqx.Module):
@@ -184,9 +199,9 @@ class CausalTransformer(eqx.Module):
 
     def init_cache(self, dtype=None) -> KVCache:
         """An empty cache (zeros) in ``dtype`` (default: the parameters' dtype)."""
-        shape = (self.depth, self.seq_len, self.heads, self.width // self.heads)
         dtype = dtype or self.position.dtype
-        return KVCache(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype))
+        zeros = jnp.zeros((self.heads, self.seq_len, self.width // self.heads), dtype)
+        return KVCache((zeros,) * self.depth, (zeros,) * self.depth)
 
     def step(
         self,
@@ -203,10 +218,10 @@ class CausalTransformer(eqx.Module):
         h = self._tokens(token[None], condition, position)
         params, static = eqx.partition(self.blocks, eqx.is_array)
 
-        def body(h, inputs):
-            block_params, keys, values = inputs
-            h, keys, values = eqx.combine(block_params, static).step(h, keys, values, t)
-            return h, (keys, values)
-
-        h, (keys, values) = jax.lax.scan(body, h, (params, cache.keys, cache.values))
-        return self._out(h)[0], KVCache(keys, values)
+        # A Python loop over the blocks, not a scan: each block's cache is its own buffer in
+        # the sampler's carry, updated in place (this step is small; depth unrolls cheaply).
+        keys, values = list(cache.keys), list(cache.values)
+        for i in range(self.depth):
+            block = eqx.combine(jax.tree_util.tree_map(lambda a, i=i: a[i], params), static)
+            h, keys[i], values[i] = block.step(h, keys[i], values[i], t)
+        return self._out(h)[0], KVCache(tuple(keys), tuple(values))
