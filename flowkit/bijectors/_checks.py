@@ -3,11 +3,22 @@
 These run at trace time (shapes and dtypes are static), so they cost nothing under jit.
 """
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._typing import Array, ArrayLike, Shape
 
 _HALF = ("float16", "bfloat16")
+
+
+def is_concrete(array: ArrayLike) -> bool:
+    """Whether ``array`` has a value now (not a tracer from jit/vmap/grad), so it can be checked."""
+    try:
+        np.asarray(array)
+    except jax.errors.TracerArrayConversionError:
+        return False
+    return True
 
 
 def check_shape(owner: str, name: str, shape) -> None:

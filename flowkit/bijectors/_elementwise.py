@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from .._typing import Array, ArrayLike, Shape
 from ._base import AbstractBijector
+from ._checks import is_concrete
 
 
 class AbstractElementwise(AbstractBijector):
@@ -64,7 +65,7 @@ class Affine(AbstractElementwise):
     def __init__(self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0):
         loc, scale = jnp.broadcast_arrays(jnp.asarray(loc, float), jnp.asarray(scale, float))
         # A traced scale (a model built under jit) cannot be checked here.
-        if not isinstance(scale, jax.core.Tracer) and not bool(jnp.all(scale > 0)):
+        if is_concrete(scale) and not bool(jnp.all(scale > 0)):
             raise ValueError(f"Affine: scale must be positive everywhere; got {scale}.")
         self.loc = loc
         self.log_scale = jnp.log(scale)
@@ -88,16 +89,17 @@ class Rescale(AbstractElementwise):
     """
 
     shape: Shape = eqx.field(static=True)
-    low: float = eqx.field(static=True, default=-1.0)
-    high: float = eqx.field(static=True, default=1.0)
+    low: float = eqx.field(static=True)
+    high: float = eqx.field(static=True)
     cond_shape: None = eqx.field(static=True, default=None)
 
-    def __check_init__(self):
-        if not self.high > self.low:
+    def __init__(self, shape: Shape, low: float = -1.0, high: float = 1.0):
+        if not high > low:
             raise ValueError(
                 f"Rescale: need low < high (data in [0, 1] go to [low, high]); got "
-                f"low={self.low}, high={self.high}."
+                f"low={low}, high={high}."
             )
+        self.shape, self.low, self.high = shape, float(low), float(high)
 
     def _elementwise_forward(self, x):
         width = self.high - self.low

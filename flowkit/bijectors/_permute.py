@@ -7,14 +7,7 @@ import numpy as np
 
 from .._typing import Array, ArrayLike, Int, PRNGKeyArray, Shape
 from ._base import AbstractBijector
-
-
-def _is_concrete(array: jax.Array) -> bool:
-    try:
-        np.asarray(array)
-    except jax.errors.TracerArrayConversionError:
-        return False
-    return True
+from ._checks import is_concrete
 
 
 class Permute(AbstractBijector):
@@ -30,7 +23,7 @@ class Permute(AbstractBijector):
     cond_shape: None = eqx.field(static=True, default=None)
 
     def __init__(self, permutation: ArrayLike, shape: Shape | None = None):
-        if isinstance(permutation, jax.Array) and not _is_concrete(permutation):
+        if isinstance(permutation, jax.Array) and not is_concrete(permutation):
             # Built inside filter_vmap (a Stack of random permutations): no value checks.
             self.shape = (permutation.shape[-1],) if shape is None else tuple(shape)
             self.permutation = permutation

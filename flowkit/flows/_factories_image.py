@@ -132,7 +132,8 @@ def _flow(
     if logit_alpha is not None:
         model = Chain([LogitPreprocess(image_shape, logit_alpha), model])
     if rescale is not None:
-        model = Chain([Rescale(image_shape, *rescale), model])
+        low, high = rescale
+        model = Chain([Rescale(image_shape, low=low, high=high), model])
     bijector = wrap_memory(Invert(model), memory, owner=owner)
     return Flow(bijector, standard_normal(tuple(image_shape)))
 
