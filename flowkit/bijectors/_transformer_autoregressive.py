@@ -150,8 +150,9 @@ class TransformerAutoregressive(AbstractBijector):
         """Conditioner outputs of :meth:`_conds`, mixed by the guidance weight."""
         if len(outs) == 1:
             return outs[0]
-        w = self.guidance
-        return (1 + w) * outs[0] - w * outs[1]
+        # c + w (c - u) rather than (1 + w) c - w u: where the two predictions agree (the null
+        # condition itself) the guided output is exactly the unguided one, with no rounding.
+        return outs[0] + self.guidance * (outs[0] - outs[1])
 
     def _params(self, x: Array, condition: Array | None) -> Array:
         """Parameters ``(T, D, num_params)``; row ``t`` from ``x[:t]`` only (shift by one)."""
