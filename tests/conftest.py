@@ -14,6 +14,18 @@ os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 ).strip()
 os.environ.setdefault("MPLBACKEND", "Agg")
+# JAX's persistent compilation cache, shared by both xdist workers and every subprocess a test
+# starts (they inherit the environment): a program compiled once -- a factory's initialiser,
+# a check_bijector program, an example's step in a fresh process -- is read back from disk
+# after that. It keys on the HLO, compile options, flags and jax version, so it never
+# changes a result; CI starts from a fresh clone, with an empty cache.
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR",
+    os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".pytest_cache", "jax"
+    ),
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import jax  # noqa: E402
 import jaxtyping  # noqa: E402
