@@ -56,17 +56,17 @@ class Flow(eqx.Module):
 
     def __check_init__(self):
         event = tuple(self.base.event_shape)
-        out = tuple(self.bijector.out_shape)
-        if event != out:
+        latent = tuple(self.bijector.shape)  # the forward map takes latents to data
+        if event != latent:
             raise ValueError(
                 f"Flow: the base distribution's event shape {event} must equal the bijector's "
-                f"latent shape {out}; build the base for that shape."
+                f"latent shape (its input shape) {latent}; build the base for that shape."
             )
 
     @property
     def shape(self) -> Shape:
-        """The shape of one data event."""
-        return tuple(self.bijector.shape)
+        """The shape of one data event (what the bijector's forward map returns)."""
+        return tuple(self.bijector.out_shape)
 
     @property
     def cond_shape(self) -> Shape | None:
