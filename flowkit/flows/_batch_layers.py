@@ -75,9 +75,9 @@ def update_batch_norm_state(
     return ctx.state
 
 
-def batch_norm_inference(model, state: eqx.nn.State | None = None):
-    """``model`` with every BatchNorm in inference mode, using the statistics in ``state``
-    (or those it already holds when ``state`` is None)."""
+def _bind_statistics(model, state: eqx.nn.State | None, inference: bool | None):
+    """``model`` with each BatchNorm holding its statistics from ``state`` (when given) and
+    switched to ``inference`` mode (when not None)."""
     is_bn = lambda node: isinstance(node, BatchNorm)  # noqa: E731
 
     def convert(node):
@@ -87,6 +87,32 @@ def batch_norm_inference(model, state: eqx.nn.State | None = None):
             index = eqx.nn.StateIndex(state.get(node.state_index))
             object.__setattr__(index, "marker", node.state_index.marker)  # same State key
             node = eqx.tree_at(lambda b: b.state_index, node, index)
-        return eqx.tree_at(lambda b: b.inference, node, True)
+        if inference is not None:
+            node = eqx.tree_at(lambda b: b.inference, node, inference)
+        return node
 
     return jax.tree_util.tree_map(convert, model, is_leaf=is_bn)
+
+
+def batch_norm_inference(model, state: eqx.nn.State | None = None):
+    """``model`` with every BatchNorm in inference mode, using the statistics in ``state``
+    (or those it already holds when ``state`` is None)."""
+    return _bind_statistics(model, state, inference=True)
+
+
+def has_batch_norm(model) -> bool:
+    """Whether ``model`` holds a BatchNorm in training mode (its statistics move in training)."""
+    is_bn = lambda node: isinstance(node, BatchNorm)  # noqa: E731
+    leaves = jax.tree_util.tree_leaves(model, is_leaf=is_bn)
+    return any(is_bn(leaf) and not leaf.inference for leaf in leaves)
+
+
+def advance_batch_norm(
+    model: Model, batch: Float[Array, "N ..."], condition: ArrayLike | None = None
+) -> Model:
+    """``model`` with the running statistics its training-mode BatchNorms hold advanced by
+    one batch (as :func:`update_batch_norm_state`, with the statistics kept in the model
+    rather than a separate State). Pass it as ``after_update`` to a training step, as
+    :func:`flowkit.fit` does; evaluate and sample with :func:`batch_norm_inference`."""
+    state = update_batch_norm_state(model, eqx.nn.State(model), batch, condition)
+    return cast(Model, _bind_statistics(model, state, inference=None))

@@ -41,14 +41,17 @@ class FrozenBase(eqx.Module):
 def trainable_filter(model):
     """A filter spec (pytree of bools) selecting the trainable leaves of ``model``.
 
-    Every floating-point array is trainable except those of a frozen base distribution;
-    integer arrays (permutations) and static fields never are. Use it with
+    Every floating-point array is trainable except those of a frozen base distribution and
+    the running statistics a layer holds in an ``eqx.nn.StateIndex`` (batch norm); integer
+    arrays (permutations) and static fields never are. Use it with
     ``eqx.partition(model, trainable_filter(model))``.
     """
 
     def spec(leaf):
-        if isinstance(leaf, FrozenBase):
+        if isinstance(leaf, FrozenBase | eqx.nn.StateIndex):
             return jax.tree_util.tree_map(lambda _: False, leaf)
         return eqx.is_inexact_array(leaf)
 
-    return jax.tree_util.tree_map(spec, model, is_leaf=lambda x: isinstance(x, FrozenBase))
+    return jax.tree_util.tree_map(
+        spec, model, is_leaf=lambda x: isinstance(x, FrozenBase | eqx.nn.StateIndex)
+    )

@@ -74,6 +74,7 @@ def make_sharded_step(
     mesh: Mesh | None = None,
     filter_spec: Callable = trainable_filter,
     memory: str = "standard",
+    after_update: Callable | None = None,
 ) -> TrainStep:
     """:func:`make_step` as one ``jit`` program over ``mesh`` (default :func:`data_mesh`).
 
@@ -83,7 +84,8 @@ def make_sharded_step(
     and optimiser state over the mesh. The global batch must divide by the number of devices
     in the mesh. Results equal the one-device step on the global batch, up to the order of
     floating-point reductions.
-    ``memory``: as in :func:`make_step`.
+    ``memory`` and ``after_update``: as in :func:`make_step` (batch statistics are taken
+    over the global batch).
     """
     loss = memory_loss(loss, memory, owner="make_sharded_step")
     mesh = data_mesh() if mesh is None else mesh
@@ -99,7 +101,9 @@ def make_sharded_step(
     @eqx.filter_jit
     def update(model, opt_state, batch, key):
         batch = eqx.filter_shard(batch, rows)
-        out = update_on_batch(loss, optimizer, filter_spec, model, opt_state, batch, key)
+        out = update_on_batch(
+            loss, optimizer, filter_spec, model, opt_state, batch, key, after_update=after_update
+        )
         return eqx.filter_shard(out, replicated)
 
     put_rows = _put(rows)

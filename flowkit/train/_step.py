@@ -24,6 +24,7 @@ def make_step(
     *,
     filter_spec: Callable = trainable_filter,
     memory: str = "standard",
+    after_update: Callable | None = None,
 ) -> TrainStep:
     """A jitted ``step(model, opt_state, batch, key) -> (model, opt_state, metrics)``.
 
@@ -34,13 +35,16 @@ def make_step(
     ``skipped`` and ``grads_finite`` (see :func:`update_on_batch`). ``memory``: how the
     flow's gradient is taken, ``"standard"``, ``"remat"`` or ``"invertible"`` (activation
     memory flat in depth; see :func:`flowkit.with_memory_mode`); parameters and optimiser
-    state are the same in every mode.
+    state are the same in every mode. ``after_update``: see :func:`update_on_batch` (e.g.
+    :func:`flowkit.advance_batch_norm` for a flow with batch norm).
     """
     loss = memory_loss(loss, memory, owner="make_step")
 
     @eqx.filter_jit
     def update(model, opt_state, batch, key):
-        return update_on_batch(loss, optimizer, filter_spec, model, opt_state, batch, key)
+        return update_on_batch(
+            loss, optimizer, filter_spec, model, opt_state, batch, key, after_update=after_update
+        )
 
     return TrainStep(
         update=update,

@@ -30,6 +30,7 @@ def update_on_batch(
     *,
     offset: Any = 0,
     reduce: Callable = lambda tree: tree,
+    after_update: Callable | None = None,
 ):
     """``(model, opt_state, metrics)`` after one step on ``batch``.
 
@@ -38,6 +39,9 @@ def update_on_batch(
     devices (``lax.pmean`` under pmap). A non-finite loss or gradient leaves model and
     optimiser state unchanged; metrics then say so (``skipped``, and ``grads_finite`` per
     trainable leaf, in the order of ``jax.tree_util.tree_leaves`` of the trainable part).
+    ``after_update(model, x, condition, keys) -> model`` then moves what is not trained by
+    gradients (batch-norm running statistics: :func:`flowkit.advance_batch_norm`), from the
+    batch as the loss saw it; a skipped step skips it too.
     """
     params, static = eqx.partition(model, filter_spec(model))
     x, condition = split_batch(batch)
@@ -60,10 +64,13 @@ def update_on_batch(
     updates, new_state = optimizer_update(optimizer, grads, opt_state, params)
     new_params = optax.apply_updates(params, updates)
     params, opt_state = _select(ok, (new_params, new_state), (params, opt_state))
+    model = eqx.combine(params, static)
+    if after_update is not None:
+        model = _select(ok, after_update(model, x, condition, keys), model)
     metrics = {
         **metrics,
         "grad_norm": optax.tree.norm(grads),
         "skipped": ~ok,
         "grads_finite": grads_finite,
     }
-    return eqx.combine(params, static), opt_state, metrics
+    return model, opt_state, metrics
