@@ -5,6 +5,7 @@ from ._bases import make_base as make_base
 from ._bases import standard_logistic as standard_logistic
 from ._bases import standard_normal as standard_normal
 from ._bases import uniform as uniform
+from ._batch_layers import advance_batch_norm as advance_batch_norm
 from ._batch_layers import batch_norm_inference as batch_norm_inference
 from ._batch_layers import data_init as data_init
 from ._batch_layers import update_batch_norm_state as update_batch_norm_state
@@ -24,6 +25,7 @@ from ._image_data import dequantize as dequantize
 from ._image_data import to_signed as to_signed
 from ._image_data import to_unit_interval as to_unit_interval
 from ._memory import with_memory_mode as with_memory_mode
+from ._preprocessing import with_preprocessing as with_preprocessing
 from ._tarflow import add_noise as add_noise
 from ._tarflow import denoise as denoise
 from ._tarflow import drop_condition as drop_condition
