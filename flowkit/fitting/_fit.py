@@ -27,11 +27,14 @@ from ._evaluate import as_arrays, scores
 from ._fit_resume import CHECKPOINTS, METRICS, EpochCheckpoints, FitState, clear_run
 from ._fit_steps import (
     array_batches,
+    batch_norm_update,
     chain,
+    initial_actnorm,
     is_loader,
     loader_batches,
     make_parallel_step,
     with_memory,
+    with_noise,
 )
 from ._history import FitHistory
 from ._split import validation_split
@@ -196,6 +199,9 @@ def fit(
     devices: int | None = None,
     memory: str = "standard",
     unroll: int | bool | str | None = None,
+    data_init: bool = False,
+    ema_decay: float | None = None,
+    noise_std: float = 0.0,
     metadata: dict | None = None,
 ) -> tuple[Flow, FitHistory]:
     """Fit ``flow`` to ``data`` and return ``(best_flow, history)``.
@@ -224,6 +230,16 @@ def fit(
     and progress bar. ``unroll`` (when given) sets how every :class:`flowkit.Stack` in the
     flow loops, as :func:`flowkit.with_unroll` does; the flow returned keeps it.
 
+    Image recipes: ``data_init=True`` first initialises the ActNorm layers on up to 512
+    training examples (:func:`flowkit.data_init`); ``ema_decay`` (e.g. 0.999) keeps an
+    exponential moving average of the parameters, which is what is validated, kept and
+    returned; ``noise_std`` trains on the data plus fresh Gaussian noise (TarFlow's recipe;
+    validation scores the clean data). Data in [-1, 1] or after a logit: keep the map inside
+    the flow (:func:`flowkit.with_preprocessing`, the image factories' ``rescale=`` and
+    ``logit_alpha=``) and give ``fit`` the pixels, so every score is in data space. A flow
+    with batch norm (training mode) advances its running statistics every step (not under
+    ``parallel="pmap"``); it is validated and returned in inference mode, with them.
+
     With ``run_dir``, every epoch writes ``last.flowkit``, ``best.flowkit`` (when it
     improved; both with ``metadata`` added to theirs) and ``history.json`` there, every step
     a line of ``metrics.jsonl``, and every ``checkpoint_every`` steps (and at the end) an
@@ -232,7 +248,17 @@ def fit(
     the same arguments. ``flowkit.load(run_dir)`` reads the best. Only process 0 writes
     files and shows progress.
     """
-    from ..train import MetricsLog, default_optimizer, init_opt_state, train_loop
+    import optax
+
+    from ..flows import batch_norm_inference
+    from ..train import (
+        MetricsLog,
+        default_optimizer,
+        ema_params,
+        init_opt_state,
+        params_ema,
+        train_loop,
+    )
 
     _check_options(flow, epochs, patience, max_steps, memory, resume, run_dir, checkpoint_every)
     if unroll is not None:
@@ -253,11 +279,26 @@ def fit(
     )
     spe = batches.steps_per_epoch  # fixed batch shapes: the remainder is dropped
     total = epochs * spe if max_steps is None else min(epochs * spe, max_steps)
+    batches = with_noise(batches, noise_std, image, num_levels)
+    if data_init and not resume:
+        flow = initial_actnorm(flow, data, batches, key, num_levels)
     if optimizer is None:
         optimizer = default_optimizer(total, learning_rate=learning_rate)
+    if ema_decay is not None:
+        optimizer = optax.chain(optimizer, params_ema(ema_decay))
     loss = with_memory(batches.loss, memory)
-    step, prepare = make_parallel_step(parallel, devices, batches.batch_size, optimizer, loss)
+    batch_norm = batch_norm_update(flow, num_levels)
+    step, prepare = make_parallel_step(
+        parallel, devices, batches.batch_size, optimizer, loss, after_update=batch_norm
+    )
     prepare = chain(batches.prepare, prepare)
+
+    def scored(model, opt_state):
+        """The flow that is validated, kept and returned: the parameter average (with
+        ``ema_decay``), batch norm on its running statistics."""
+        if ema_decay is not None and opt_state is not None:
+            model = ema_params(model, opt_state)
+        return batch_norm_inference(model) if batch_norm is not None else model
 
     def validate(model) -> float:
         if val_x.shape[0] == 0:
@@ -276,11 +317,11 @@ def fit(
     saved = None if checkpoints is None or not resume else checkpoints.fit_state()
     if saved is None:
         history = FitHistory(metric="bits/dim" if image else "nll")
-        history.initial_val_loss = validate(flow)
+        history.initial_val_loss = validate(scored(flow, None))
         if math.isfinite(history.initial_val_loss):
             history.best_val_loss = history.initial_val_loss
         state = FitState(1, 0, 0, spe, history)
-        best, model, resumed_at = flow, flow, 0
+        best, model, resumed_at = scored(flow, None), flow, 0
     else:
         assert checkpoints is not None and run is not None
         state = saved[0]
@@ -290,7 +331,7 @@ def fit(
                 f"call {spe}; resume with the data and batch size of the saved run."
             )
         history = state.history
-        best = load(run / BEST, like=flow) if history.best_epoch > 0 else flow
+        best = load(run / BEST, like=scored(flow, None)) if history.best_epoch > 0 else flow
         restored = checkpoints.checkpointer.restore(model=flow, opt_state=opt_state)
         model, opt_state = _device_copy(restored.model), restored.opt_state
         if restored.data_state is not None and hasattr(batches.iterator, "set_state"):
@@ -331,16 +372,18 @@ def fit(
             )
             model, opt_state = _device_copy(result.model), result.opt_state
             losses = [r["loss"] for r in records if not r["skipped"]]
+            history.step_loss.extend(float(r["loss"]) for r in records)
             history.steps += num_steps
             history.skipped_steps += sum(bool(r["skipped"]) for r in records)
             history.train_loss.append(float(np.mean(losses)) if losses else math.nan)
             records.clear()
-            val = validate(model)
+            candidate = scored(model, opt_state)
+            val = validate(candidate)
             history.val_loss.append(val)
             improved = not has_val or val < history.best_val_loss
             waited = 0 if improved else state.waited + 1
             if improved:
-                best, history.best_val_loss, history.best_epoch = model, val, epoch
+                best, history.best_val_loss, history.best_epoch = candidate, val, epoch
             history.seconds = seconds_before + time.perf_counter() - start
             history.stopped_early = waited >= patience
             state = FitState(epoch + 1, offset + num_steps, waited, spe, history)

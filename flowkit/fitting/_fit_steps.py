@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from ..flows._flow import Flow
 from ..flows._memory import with_memory_mode
@@ -67,6 +68,60 @@ def loader_batches(loader, flow: Flow) -> Batches:
     )
 
 
+def with_noise(batches: Batches, noise_std: float, image: bool, num_levels: int) -> Batches:
+    """``batches`` whose loss sees the data plus fresh ``N(0, noise_std^2)`` noise (TarFlow's
+    recipe); integer pixels are dequantized first."""
+    if noise_std == 0:
+        return batches
+    from ..train import bits_per_dim_loss, nll_loss, noise_augmented_loss
+
+    if noise_std < 0:
+        raise ValueError(f"fit: noise_std must be >= 0; got {noise_std}.")
+    plain = bits_per_dim_loss(num_levels=num_levels) if image else nll_loss
+    loss = noise_augmented_loss(noise_std, plain, num_levels=num_levels)
+    return dataclasses.replace(batches, loss=loss)
+
+
+def initial_actnorm(flow: Flow, data, batches: Batches, key, num_levels: int) -> Flow:
+    """``flow`` with its ActNorm layers initialised (:func:`flowkit.data_init`) on up to 512
+    training examples, as the step's loss sees them (integer pixels dequantized)."""
+    from ..flows import data_init, dequantize
+
+    if is_loader(data):
+        iterator = data.iterator()
+        try:
+            x, condition = next(iter(iterator))["x"], None
+        finally:
+            if hasattr(iterator, "close"):
+                iterator.close()
+    else:
+        x, condition = batches.iterator.arrays[0][:512], None
+        if len(batches.iterator.arrays) > 1:
+            condition = batches.iterator.arrays[1][:512]
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.integer):
+        x = dequantize(jax.random.fold_in(key, 7), x, num_levels=num_levels)
+    return data_init(flow, x, condition)
+
+
+def batch_norm_update(flow: Flow, num_levels: int) -> Callable | None:
+    """For a flow with training-mode batch norm: the step's ``after_update`` that advances
+    its running statistics on the batch as the loss saw it (integer pixels dequantized with
+    the same per-example keys); None for other flows."""
+    from ..flows import advance_batch_norm, dequantize
+    from ..flows._batch_layers import has_batch_norm
+
+    if not has_batch_norm(flow):
+        return None
+
+    def advance(model, x, condition, keys):
+        if jnp.issubdtype(x.dtype, jnp.integer):
+            x = jax.vmap(lambda k, xi: dequantize(k, xi, num_levels=num_levels))(keys, x)
+        return advance_batch_norm(model, x, condition)
+
+    return advance
+
+
 def with_memory(loss: Callable, memory: str) -> Callable:
     """``loss`` computed on the flow in ``memory`` mode (parameters, optimiser state and saved
     files stay those of the plain flow)."""
@@ -77,9 +132,17 @@ def with_memory(loss: Callable, memory: str) -> Callable:
     )
 
 
-def make_parallel_step(parallel: str, devices: int | None, batch_size: int, optimizer, loss):
+def make_parallel_step(
+    parallel: str,
+    devices: int | None,
+    batch_size: int,
+    optimizer,
+    loss,
+    after_update: Callable | None = None,
+):
     """``(step, prepare_batch)`` for ``parallel``: one device (``"jit"``), ``"pmap"`` over this
-    process's devices or a ``"shard"``-ed jit over ``devices`` (default: all)."""
+    process's devices or a ``"shard"``-ed jit over ``devices`` (default: all).
+    ``after_update``: see :func:`flowkit.train.update_on_batch` (not under pmap)."""
     from ..train import data_mesh, make_pmap_step, make_sharded_step, make_step
     from ..train import split_for_devices as split
 
@@ -88,7 +151,7 @@ def make_parallel_step(parallel: str, devices: int | None, batch_size: int, opti
     if parallel == "jit":
         if devices not in (None, 1):
             raise ValueError(f"fit: parallel='jit' runs on one device; got devices={devices}.")
-        return make_step(optimizer, loss), None
+        return make_step(optimizer, loss, after_update=after_update), None
     available = jax.local_device_count() if parallel == "pmap" else jax.device_count()
     n = available if devices is None else devices
     if parallel == "pmap" and n != available:
@@ -104,8 +167,14 @@ def make_parallel_step(parallel: str, devices: int | None, batch_size: int, opti
             f"size divisible by {n}."
         )
     if parallel == "pmap":
+        if after_update is not None:
+            raise ValueError(
+                "fit: batch norm takes statistics over the whole batch, which a pmap step "
+                "splits; train this flow with parallel='shard' (or 'jit')."
+            )
         return make_pmap_step(optimizer, loss), lambda batch: split(batch, n)
-    return make_sharded_step(optimizer, loss, mesh=data_mesh(n)), None
+    step = make_sharded_step(optimizer, loss, mesh=data_mesh(n), after_update=after_update)
+    return step, None
 
 
 def chain(first: Callable | None, second: Callable | None) -> Callable | None:

@@ -1,0 +1,178 @@
+"""fit's image recipes (issue 15): ActNorm data init, a parameter average (EMA), TarFlow's
+noise augmentation, batch norm's running statistics, per-step losses, and preprocessing
+kept inside the flow (with_preprocessing) so scores stay in data space."""
+
+import math
+
+import distrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import flowkit as fk
+from flowkit.data import DIGIT_LEVELS, load_dataset
+from tests.registry._random import randomize
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", "train").x[:256]  # (256, 8, 8, 1) pixels, 17 levels
+
+
+def _small_glow(key):
+    return fk.glow(key, image_shape=(8, 8, 1), num_scales=1, layers_per_scale=2, width=8, depth=0)
+
+
+def _actnorms(flow):
+    is_actnorm = lambda m: isinstance(m, fk.ActNorm)  # noqa: E731
+    return [m for m in jax.tree_util.tree_leaves(flow, is_leaf=is_actnorm) if is_actnorm(m)]
+
+
+def test_data_init_standardises_the_first_actnorm_and_training_follows(key, digits):
+    flow = _small_glow(key)
+    fit = dict(
+        num_levels=DIGIT_LEVELS, max_steps=2, batch_size=64, val_fraction=0.1, progress=False
+    )
+    inited, history = fk.fit(key, flow, digits, data_init=True, learning_rate=1e-12, **fit)
+    plain, _ = fk.fit(key, flow, digits, learning_rate=1e-12, **fit)
+    assert len(history.step_loss) == history.steps == 2
+    # a learning rate of 1e-12 leaves what data_init set: the fresh ActNorms are identities,
+    # the initialised ones are not, and the same data_init by hand gives the same values
+    first = lambda f: _actnorms(f)[0]  # noqa: E731
+    assert float(jnp.max(jnp.abs(first(plain).log_scale))) < 1e-9
+    assert float(jnp.max(jnp.abs(first(inited).log_scale))) > 0.1
+    # fit's own split (its key's first half) and dequantization noise (fold_in(key, 7))
+    train = digits[fk.validation_split(jax.random.split(key)[0], len(digits), 0.1)[0]]
+    x = fk.dequantize(jax.random.fold_in(key, 7), train[:512], num_levels=DIGIT_LEVELS)
+    by_hand = fk.data_init(flow, x)
+    np.testing.assert_allclose(first(inited).log_scale, first(by_hand).log_scale, atol=1e-6)
+
+
+def test_ema_returns_the_parameter_average(key, digits):
+    flow = _small_glow(key)
+    fit = dict(
+        num_levels=DIGIT_LEVELS,
+        max_steps=6,
+        batch_size=64,
+        val_fraction=0.1,
+        learning_rate=1e-2,
+        progress=False,
+    )
+    last, _ = fk.fit(key, flow, digits, **fit)
+    averaged, history = fk.fit(key, flow, digits, ema_decay=0.5, **fit)
+    frozen, _ = fk.fit(key, flow, digits, ema_decay=1 - 1e-7, **fit)
+
+    def distance(a, b):
+        leaves = [jax.tree.leaves(eqx.filter(m, eqx.is_inexact_array)) for m in (a, b)]
+        return max(float(jnp.max(jnp.abs(u - v))) for u, v in zip(*leaves, strict=True))
+
+    moved = distance(last, flow)
+    assert moved > 1e-3
+    # a decay of 1 - 1e-7 barely leaves the start (float32 rounding of the average, ~1e-7 a
+    # step, is all that moves); 0.5 lies between the start and the last step
+    assert distance(frozen, flow) < 1e-2 * moved
+    assert 0 < distance(averaged, last) < moved
+    assert math.isfinite(history.best_val_loss)
+    with pytest.raises(ValueError, match=r"decay must be in \(0, 1\)"):
+        fk.fit(key, flow, digits, ema_decay=1.0, **fit)
+
+
+def test_noise_augmentation_changes_the_training_loss_not_validation(key, digits):
+    flow = randomize(_small_glow(key), key)
+    fit = dict(
+        num_levels=DIGIT_LEVELS,
+        max_steps=1,
+        batch_size=64,
+        val_fraction=0.1,
+        learning_rate=1e-12,
+        progress=False,
+    )
+    _, clean = fk.fit(key, flow, digits, **fit)
+    _, noisy = fk.fit(key, flow, digits, noise_std=0.1, **fit)
+    assert abs(noisy.step_loss[0] - clean.step_loss[0]) > 1e-3  # the step saw other data
+    assert noisy.initial_val_loss == pytest.approx(clean.initial_val_loss)  # clean scoring
+    with pytest.raises(ValueError, match=r"noise_std must be >= 0"):
+        fk.fit(key, flow, digits, noise_std=-1.0, **fit)
+    with pytest.raises(ValueError, match=r"integer pixels need num_levels="):
+        loss = fk.train.noise_augmented_loss(0.1)
+        loss(flow, jnp.asarray(digits[:2]), None, jax.random.split(key, 2))
+
+
+def test_batch_norm_statistics_advance_in_fit_and_come_back_in_inference_mode(key, digits):
+    flow = fk.realnvp_multiscale(
+        key,
+        image_shape=(8, 8, 1),
+        num_scales=1,
+        layers_per_scale=1,
+        final_layers=1,
+        width=8,
+        depth=0,
+        logit_alpha=0.05,
+        batch_norm=True,
+    )
+    is_bn = lambda m: isinstance(m, fk.BatchNorm)  # noqa: E731
+    norms = lambda f: [m for m in jax.tree_util.tree_leaves(f, is_leaf=is_bn) if is_bn(m)]  # noqa: E731
+    assert norms(flow) and not any(bn.inference for bn in norms(flow))
+    fit = dict(
+        num_levels=DIGIT_LEVELS, max_steps=3, batch_size=64, val_fraction=0.1, progress=False
+    )
+    best, history = fk.fit(key, flow, digits, **fit)
+    assert history.epochs >= 1 and all(bn.inference for bn in norms(best))
+    mean, var = norms(best)[0].running_statistics()
+    assert float(jnp.max(jnp.abs(mean))) > 1e-4 and float(jnp.max(jnp.abs(var - 1))) > 1e-4
+    assert np.isfinite(fk.evaluate(best, digits[:32]).mean)
+    # the statistics are never trained by the optimiser
+    spec = fk.trainable_filter(flow)
+    is_index = lambda m: isinstance(m, eqx.nn.StateIndex)  # noqa: E731
+    held = [s for s in jax.tree_util.tree_leaves(spec, is_leaf=is_index) if is_index(s)]
+    assert held and not any(jax.tree_util.tree_leaves(held))
+    with pytest.raises(ValueError, match=r"train this flow with parallel='shard'"):
+        fk.fit(key, flow, digits, parallel="pmap", **fit)
+
+
+def test_advance_batch_norm_equals_the_state_update(key, digits):
+    flow = fk.realnvp_multiscale(
+        key, image_shape=(8, 8, 1), num_scales=1, layers_per_scale=1, final_layers=1,
+        width=8, depth=0, batch_norm=True,
+    )  # fmt: skip
+    x = fk.dequantize(key, digits[:64], num_levels=DIGIT_LEVELS)
+    state = fk.update_batch_norm_state(flow, eqx.nn.State(flow), x)
+    by_state = fk.batch_norm_inference(flow, state)
+    in_model = fk.batch_norm_inference(fk.advance_batch_norm(flow, x))
+    np.testing.assert_array_equal(by_state.log_prob(x), in_model.log_prob(x))
+
+
+def test_with_preprocessing_scores_in_data_space(key):
+    dim = 4
+    flow = randomize(fk.realnvp(key, dim=dim, num_layers=2, width=8), key)
+    signed = fk.with_preprocessing(flow, fk.Rescale((dim,), -1.0, 1.0))
+    x = jax.random.uniform(jax.random.fold_in(key, 1), (5, dim))
+    # p_data(x) = p_model(2x - 1) * 2^D
+    np.testing.assert_allclose(
+        signed.log_prob(x), flow.log_prob(2 * x - 1) + dim * math.log(2), rtol=1e-5
+    )
+    z_key = jax.random.fold_in(key, 2)
+    np.testing.assert_allclose(
+        signed.sample(z_key, 3), (flow.sample(z_key, 3) + 1) / 2, rtol=1e-5, atol=1e-6
+    )
+    with pytest.raises(ValueError, match=r"return events of shape \(3,\) but the flow takes"):
+        fk.with_preprocessing(flow, fk.Rescale((3,), -1.0, 1.0))
+    with pytest.raises(ValueError, match="at least one bijector"):
+        fk.with_preprocessing(flow)
+
+
+def test_flow_over_a_shape_changing_bijector(key):
+    base = distrax.Independent(distrax.Normal(jnp.zeros((4, 4, 1)), 1.0), 3)
+    flow = fk.Flow(fk.Squeeze((4, 4, 1)), base)  # latents (4, 4, 1) -> data (2, 2, 2, 4)
+    assert flow.shape == (2, 2, 4)
+    assert flow.sample(key, 2).shape == (2, 2, 2, 4)
+    x = flow.sample(key, 3)
+    np.testing.assert_allclose(
+        flow.log_prob(x), base.log_prob(jax.vmap(fk.Squeeze((4, 4, 1)).inverse)(x))
+    )
+    with pytest.raises(ValueError, match=r"latent shape \(its input shape\) \(4, 4, 1\)"):
+        fk.Flow(
+            fk.Squeeze((4, 4, 1)), distrax.Independent(distrax.Normal(jnp.zeros((2, 2, 4)), 1.0), 3)
+        )
