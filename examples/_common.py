@@ -1,5 +1,6 @@
-"""What every example shares: its command line, its output folder and metrics file, a
-training run on flowkit.train, and image data with the MNIST / Fashion-MNIST fallback.
+"""What every example shares: its command line, its output folder and metrics file, and
+image data with the MNIST / Fashion-MNIST fallback. Training is ``fk.fit``'s, in each
+example.
 
 Only flowkit's public API is used here, as in the examples themselves.
 """
@@ -15,7 +16,6 @@ import jax
 import numpy as np
 
 from flowkit.data import DataError, load_dataset
-from flowkit.train import ArrayBatches, init_opt_state, make_step, train_loop
 
 
 def parse_args(description: str, argv=None, add_arguments=None) -> argparse.Namespace:
@@ -62,44 +62,6 @@ def write_metrics(out: Path, metrics: dict, started: float) -> dict:
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(json.dumps(metrics, indent=2))
     return metrics
-
-
-def train(
-    flow,
-    arrays,
-    *,
-    optimizer,
-    loss,
-    steps: int,
-    batch_size: int,
-    key,
-    progress: bool = True,
-):
-    """Train ``flow`` for ``steps`` steps of flowkit.train's jitted step on shuffled batches
-    of ``arrays`` (``x`` or ``(x, condition)``); return the flow and the step losses."""
-    arrays = arrays if isinstance(arrays, tuple) else (arrays,)
-    batches = ArrayBatches(
-        *arrays, batch_size=batch_size, seed=int(jax.random.randint(key, (), 0, 2**30))
-    )
-    losses: list[float] = []
-    result = train_loop(
-        make_step(optimizer, loss),
-        flow,
-        init_opt_state(optimizer, flow),
-        batches,
-        key=key,
-        num_steps=steps,
-        progress=progress,
-        on_record=lambda record: losses.append(record["loss"]),
-    )
-    return to_device(result.model), losses
-
-
-def to_device(tree):
-    """numpy leaves (as the training loop hands back) to device arrays."""
-    return jax.tree_util.tree_map(
-        lambda x: jax.numpy.asarray(x) if isinstance(x, np.ndarray) else x, tree
-    )
 
 
 def load_mnist_or_fashion(mnist_path: str | None = None, *, download: bool = True):

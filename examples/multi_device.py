@@ -1,5 +1,6 @@
-"""The same training run three ways: one device (jit), data-parallel ``pmap``, and
-sharded ``jit`` over a 1-D mesh, from the same initial model, batches and keys. The losses
+"""The same training run three ways through ``fk.fit(parallel=...)``: one device (jit),
+data-parallel ``pmap``, and sharded ``jit`` over a 1-D mesh, from the same initial model,
+batches and keys. The losses
 agree to float32 rounding (dequantization noise is keyed per example, so it does not
 depend on the layout). On a CPU-only machine the script asks XLA for 8 CPU devices; on
 GPUs or TPUs it uses the real ones.
@@ -19,49 +20,38 @@ if "jax" not in sys.modules:  # before jax starts: 8 host devices where there is
 import time  # noqa: E402
 
 import jax  # noqa: E402
-import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
 from _common import output_dir, parse_args, write_metrics  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 import flowkit as fk  # noqa: E402
 from flowkit.data import DIGIT_LEVELS, load_dataset  # noqa: E402
-from flowkit.train import (  # noqa: E402
-    ArrayBatches,
-    bits_per_dim_loss,
-    default_optimizer,
-    init_opt_state,
-    make_pmap_step,
-    make_sharded_step,
-    make_step,
-    train_loop,
-)
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from flowkit.train import read_metrics  # noqa: E402
 
 
-def run(step, optimizer, flow, x, *, steps: int, batch: int, key, devices: int | None = None):
-    """Train with ``step``; return the step losses and the seconds per step (after the
-    first, which compiles)."""
-    optimizer_state = init_opt_state(optimizer, flow)
-    batches = ArrayBatches(x, batch_size=batch, seed=0, devices=devices)
-    losses, times = [], []
-    train_loop(
-        step,
+def run(flow, x, parallel: str, run_dir, *, steps: int, batch: int, key):
+    """Train with ``fk.fit(parallel=...)`` for ``steps`` steps, no validation split; return
+    the step losses and the seconds per step after the first (which compiles)."""
+    _, history = fk.fit(
+        key,
         flow,
-        optimizer_state,
-        batches,
-        key=key,
-        num_steps=steps,
+        x,
+        num_levels=DIGIT_LEVELS,
+        parallel=parallel,
+        max_steps=steps,
+        batch_size=batch,
+        val_fraction=0.0,
+        run_dir=run_dir,
         progress=False,
-        on_record=lambda r: (losses.append(r["loss"]), times.append(r["time"])),
     )
+    times = [r["time"] for r in read_metrics(run_dir / "metrics.jsonl")]
     per_step = (times[-1] - times[0]) / max(1, len(times) - 1)
-    return np.asarray(losses), per_step
+    return np.asarray(history.step_loss), per_step
 
 
 def plot(path, curves: dict, reference: np.ndarray):
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 5), sharex=True)
+    fig = Figure(figsize=(6, 5))
+    top, bottom = fig.subplots(2, 1, sharex=True)
     steps = np.arange(1, len(reference) + 1)
     for (name, losses), style in zip(curves.items(), ("-", "--", ":"), strict=False):
         top.plot(steps, losses, style, label=name)
@@ -74,7 +64,6 @@ def plot(path, curves: dict, reference: np.ndarray):
     bottom.set_xlabel("step")
     bottom.legend()
     fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
 
 
 def main(argv=None) -> dict:
@@ -88,14 +77,12 @@ def main(argv=None) -> dict:
         config = dict(layers=8, width=256, steps=300, batch=16 * n)
     x = load_dataset("digits", "train").x.reshape(-1, 64)
     key = jax.random.key(args.seed)
-    k_model, k_train = jax.random.split(key)
+    k_model, k_fit = jax.random.split(key)
     flow = fk.realnvp(k_model, dim=64, num_layers=config["layers"], width=config["width"])
-    opt = default_optimizer(config["steps"])
-    loss = bits_per_dim_loss(num_levels=DIGIT_LEVELS)
-    common = dict(steps=config["steps"], batch=config["batch"], key=k_train)
-    jit_losses, jit_time = run(make_step(opt, loss), opt, flow, x, **common)
-    pmap_losses, pmap_time = run(make_pmap_step(opt, loss), opt, flow, x, devices=n, **common)
-    shard_losses, shard_time = run(make_sharded_step(opt, loss), opt, flow, x, **common)
+    common = dict(steps=config["steps"], batch=config["batch"], key=k_fit)
+    jit_losses, jit_time = run(flow, x, "jit", out / "jit", **common)
+    pmap_losses, pmap_time = run(flow, x, "pmap", out / "pmap", **common)
+    shard_losses, shard_time = run(flow, x, "shard", out / "shard", **common)
     curves = {
         "jit (1 device)": jit_losses,
         f"pmap ({n} devices)": pmap_losses,

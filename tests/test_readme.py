@@ -39,8 +39,19 @@ def test_readme_example_fits_saves_and_samples_in_a_fresh_process(tmp_path, monk
     assert last == f"{np.asarray(expected).tolist()!r} (1000, 2)"
 
 
-def test_readme_user_code_example_runs(capsys):
+def test_readme_image_recipe_runs(capsys):
     code = _blocks("python")[2]
+    namespace: dict = {}
+    exec(compile(code, str(README), "exec"), namespace)  # noqa: S102
+    history = namespace["history"]
+    assert history.steps == 30 and len(history.step_loss) == 30
+    assert history.best_val_loss < history.initial_val_loss
+    assert capsys.readouterr().out.startswith("bits/dim: ")
+    assert namespace["signed"].shape == (64,)
+
+
+def test_readme_user_code_example_runs(capsys):
+    code = _blocks("python")[3]
     namespace: dict = {}
     exec(compile(code, str(README), "exec"), namespace)  # noqa: S102
     assert namespace["samples"].shape == (16, 4)
