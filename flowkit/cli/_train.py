@@ -24,7 +24,14 @@ from ._figures import (
     samples_figure,
     temperature_figure,
 )
-from ._models import IMAGE_MODELS, MODELS, build_model, model_event_shape, parse_unroll
+from ._models import (
+    IMAGE_MODELS,
+    MODELS,
+    build_model,
+    model_event_shape,
+    parse_unroll,
+    recipe,
+)
 from ._run_files import RUN_INFO, read_run_info, write_json
 
 PARALLEL = ("jit", "pmap", "shard")
@@ -52,8 +59,13 @@ def add_train_parser(commands) -> None:
     )
     parser.add_argument("--epochs", type=int, default=100, help="at most this many epochs")
     parser.add_argument("--steps", type=int, default=None, help="stop after this many steps")
-    parser.add_argument("--batch-size", type=int, default=128, help="global batch size")
-    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="global batch size (default: 128; 64 for glow on 16x16 images and up)",
+    )
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 1e-3)")
     parser.add_argument(
         "--val-fraction", type=float, default=0.1, help="share of the train split held out"
     )
@@ -72,16 +84,25 @@ def add_train_parser(commands) -> None:
         help="backprop: store activations, rematerialise, or rebuild them by inversion",
     )
     parser.add_argument(
-        "--width", type=int, default=None, help="the factory's width: hidden units (channels)"
+        "--width",
+        type=int,
+        default=None,
+        help="the factory's width: hidden units (channels); default: the factory's (64 for "
+        "glow on 16x16 images and up)",
     )
     parser.add_argument(
-        "--depth", type=int, default=None, help="the factory's depth: conditioner hidden layers"
+        "--depth",
+        type=int,
+        default=None,
+        help="the factory's depth: conditioner hidden layers (residual blocks); default: the "
+        "factory's (0 for glow on 16x16 images and up)",
     )
     parser.add_argument(
         "--layers",
         type=int,
         default=None,
-        help="the factory's num_layers (layers_per_scale for image models)",
+        help="the factory's num_layers (layers_per_scale for image models); default: the "
+        "factory's (8 for glow on 16x16 images and up)",
     )
     parser.add_argument(
         "--unroll",
@@ -106,12 +127,11 @@ def _check_args(args: argparse.Namespace) -> None:
     for name, valid in (("model", MODELS), ("parallel", PARALLEL), ("memory", MEMORY)):
         if getattr(args, name) not in valid:
             raise choice_error(name, getattr(args, name), valid)
-    for flag in ("epochs", "batch_size", "patience", "checkpoint_every"):
-        if getattr(args, flag) < 1:
-            raise UserError(f"--{flag.replace('_', '-')} must be >= 1; got {getattr(args, flag)}")
-    if args.steps is not None and args.steps < 1:
-        raise UserError(f"--steps must be >= 1; got {args.steps}")
-    if args.lr <= 0:
+    for flag in ("epochs", "batch_size", "patience", "checkpoint_every", "steps"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise UserError(f"--{flag.replace('_', '-')} must be >= 1; got {value}")
+    if args.lr is not None and args.lr <= 0:
         raise UserError(f"--lr must be > 0; got {args.lr}")
     available = jax.local_device_count() if args.parallel == "pmap" else jax.device_count()
     devices = 1 if args.parallel == "jit" else (args.devices or available)
@@ -124,12 +144,19 @@ def _check_args(args: argparse.Namespace) -> None:
         )
     if not 1 <= devices <= available:
         raise UserError(f"--devices must be in 1..{available}; got {devices}")
-    if args.batch_size % devices:
-        raise UserError(
-            f"--batch-size {args.batch_size} does not split over {devices} devices; use a "
-            f"multiple of {devices}"
-        )
     args.devices = devices
+
+
+def _apply_recipe(args: argparse.Namespace, data_shape: tuple[int, ...]) -> None:
+    """Fill the options left out with the model's recipe for this data; check the batch."""
+    for name, value in recipe(args.model, data_shape).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.batch_size % args.devices:
+        raise UserError(
+            f"--batch-size {args.batch_size} does not split over {args.devices} devices; use "
+            f"a multiple of {args.devices}"
+        )
 
 
 def _settings(args: argparse.Namespace, data_shape, num_levels) -> dict:
@@ -180,6 +207,7 @@ def run_train(args: argparse.Namespace) -> None:
         args.data, lambda shape: model_event_shape(args.model, shape), args.val_fraction, k_split
     )
     model_shape = data.train.event_shape
+    _apply_recipe(args, tuple(model_shape))
     settings = _settings(args, data.data_shape, data.train.num_levels)
     if args.resume:
         _check_resume(out, settings)
@@ -192,9 +220,6 @@ def run_train(args: argparse.Namespace) -> None:
         num_layers=args.layers,
         unroll=args.unroll,
     )
-    if args.model in IMAGE_MODELS:  # ActNorm layers start from the statistics of a batch
-        first = Loader(data.train, batch_size=min(256, len(data.train)), seed=args.seed)
-        flow = fk.data_init(flow, next(iter(first))["x"])
     loader = Loader(data.train, batch_size=min(args.batch_size, len(data.train)), seed=args.seed)
     if lead:
         out.mkdir(parents=True, exist_ok=True)
@@ -225,6 +250,7 @@ def run_train(args: argparse.Namespace) -> None:
         parallel=args.parallel,
         devices=args.devices,
         memory=args.memory,
+        data_init=args.model in IMAGE_MODELS,  # ActNorm starts from a batch's statistics
         metadata=settings,
     )
     if not lead:
