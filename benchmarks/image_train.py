@@ -27,7 +27,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import flowkit as fk
-from flowkit.train import bits_per_dim_loss, default_optimizer, init_opt_state, make_step
+from flowkit.train import (
+    bits_per_dim_loss,
+    default_optimizer,
+    init_opt_state,
+    make_step,
+    read_metrics,
+)
 
 POLICIES = {"scan": 1, "unrolled": True, "auto": "auto"}
 SHAPE = (28, 28, 1)
@@ -164,7 +170,8 @@ def cli_glow(args, pixels) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "pixels.npz"
         # enough examples for one epoch of all the steps: no validation pass in between
-        np.savez(data, x=np.concatenate([pixels] * (args.cli_steps + 2)))
+        train = np.concatenate([pixels] * (args.cli_steps + 2))
+        np.savez(data, x=train, x_test=pixels)
         for policy in ("auto", "full", "2"):
             out = Path(tmp) / f"run-{policy}"
             subprocess.run(
@@ -173,7 +180,7 @@ def cli_glow(args, pixels) -> list[dict]:
                  "--unroll", policy, "--quiet"],
                 check=True,
             )  # fmt: skip
-            records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().split()]
+            records = read_metrics(out / "metrics.jsonl")
             info = json.loads((out / "metrics.json").read_text())
             batch = info["batch_size"]
             median = statistics.median(batch / r["examples_per_s"] for r in records[1:])

@@ -1,6 +1,7 @@
 """The flowkit command line: train -> sample -> eval on a run directory, exact resume of a
 killed run, pmap/shard parity on 8 fake devices, and user errors as one line."""
 
+import argparse
 import json
 
 import jax
@@ -9,6 +10,9 @@ import pytest
 
 import flowkit as fk
 from flowkit.cli import main
+from flowkit.cli._errors import UserError
+from flowkit.cli._models import recipe
+from flowkit.cli._train import _apply_recipe
 from flowkit.fitting import _fit
 
 # A tiny RealNVP on 10% of the digits: 3 steps of 48 per epoch, validation on the other 90%.
@@ -158,3 +162,24 @@ def test_user_errors_are_one_line(run, tmp_path, capsys):
     assert "invalid choice: 'middle'" in error_line(
         capsys, ["sample", str(run), "--which", "middle"]
     )
+
+
+def test_noise_std_and_the_glow_recipe_for_large_images(run, tmp_path):
+    noisy = tmp_path / "noisy"
+    assert train(noisy, "--steps", "1", "--noise-std", "0.2") == 0
+    info = json.loads((noisy / "metrics.json").read_text())
+    assert info["noise_std"] == 0.2
+    assert abs(losses(noisy)[0] - losses(run)[0]) > 1e-3  # same batch and key, noisier data
+    # glow on 28x28 data takes the measured recipe for what is left out; flags still win
+    assert recipe("glow", (28, 28, 1)) == {
+        "width": 64, "depth": 0, "layers": 8, "batch_size": 64, "lr": 1e-3,
+    }  # fmt: skip
+    assert recipe("glow", (8, 8, 1))["width"] is None and recipe("realnvp", (784,))["lr"] == 1e-3
+    given = argparse.Namespace(
+        model="glow", width=4, depth=None, layers=None, batch_size=None, lr=None, devices=8
+    )
+    _apply_recipe(given, (28, 28, 1))
+    assert (given.width, given.depth, given.layers, given.batch_size) == (4, 0, 8, 64)
+    given.batch_size = 100
+    with pytest.raises(UserError, match="does not split over 8 devices"):
+        _apply_recipe(given, (28, 28, 1))

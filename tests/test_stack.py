@@ -46,10 +46,12 @@ def test_auto_unroll_resolves_per_backend_and_layer_kind(key):
     ]
     assert len(stacks) == 1 and stacks[0].unroll == dense.unroll == "auto"
     conv_layers = stacks[0].layers
-    assert resolve_unroll("auto", conv_layers, "cpu") is True
-    assert resolve_unroll("auto", conv_layers, "gpu") == 1
-    assert resolve_unroll("auto", dense.layers, "cpu") == 1
-    assert resolve_unroll(3, conv_layers, "cpu") == 3
+    assert resolve_unroll("auto", conv_layers, 2, "cpu") is True
+    assert resolve_unroll("auto", conv_layers, 8, "cpu") is True
+    assert resolve_unroll("auto", conv_layers, 9, "cpu") == 1  # deeper: compile stays flat
+    assert resolve_unroll("auto", conv_layers, 2, "gpu") == 1
+    assert resolve_unroll("auto", dense.layers, 2, "cpu") == 1
+    assert resolve_unroll(3, conv_layers, 2, "cpu") == 3
     assert dense.pieces()[0].unroll == 1
     assert stacks[0].pieces()[0].unroll == (jax.default_backend() == "cpu" or 1)
 

@@ -37,7 +37,17 @@ from ._run_files import RUN_INFO, read_run_info, write_json
 PARALLEL = ("jit", "pmap", "shard")
 MEMORY = ("standard", "remat", "invertible")
 # Settings a resumed run must share with the run it continues.
-RESUME_KEYS = ("model", "data", "batch_size", "lr", "seed", "val_fraction", "width", "layers")
+RESUME_KEYS = (
+    "model",
+    "data",
+    "batch_size",
+    "lr",
+    "seed",
+    "val_fraction",
+    "width",
+    "layers",
+    "noise_std",
+)
 
 
 def add_train_parser(commands) -> None:
@@ -109,7 +119,14 @@ def add_train_parser(commands) -> None:
         type=parse_unroll,
         default="auto",
         help="layers per loop iteration of the model's stacks: auto (per backend and layer "
-        "kind: no loop for conv stacks on CPU), full (no loop), or a positive int (1: scan)",
+        "kind: no loop for conv stacks of up to 8 layers on CPU), full (no loop), or a "
+        "positive int (1: scan)",
+    )
+    parser.add_argument(
+        "--noise-std",
+        type=float,
+        default=0.0,
+        help="train on the data plus N(0, noise_std^2) noise, TarFlow's recipe (e.g. 0.05)",
     )
     parser.add_argument("--seed", type=int, default=0, help="model, split, shuffle and noise")
     parser.add_argument(
@@ -179,6 +196,7 @@ def _settings(args: argparse.Namespace, data_shape, num_levels) -> dict:
         "devices": args.devices,
         "memory": args.memory,
         "unroll": args.unroll,
+        "noise_std": args.noise_std,
     }
 
 
@@ -251,6 +269,7 @@ def run_train(args: argparse.Namespace) -> None:
         devices=args.devices,
         memory=args.memory,
         data_init=args.model in IMAGE_MODELS,  # ActNorm starts from a batch's statistics
+        noise_std=args.noise_std,
         metadata=settings,
     )
     if not lead:
