@@ -331,7 +331,8 @@ def fit(
                 f"call {spe}; resume with the data and batch size of the saved run."
             )
         history = state.history
-        best = load(run / BEST, like=scored(flow, None)) if history.best_epoch > 0 else flow
+        start_flow = scored(flow, None)
+        best = load(run / BEST, like=start_flow) if history.best_epoch > 0 else start_flow
         restored = checkpoints.checkpointer.restore(model=flow, opt_state=opt_state)
         model, opt_state = _device_copy(restored.model), restored.opt_state
         if restored.data_state is not None and hasattr(batches.iterator, "set_state"):

@@ -108,16 +108,15 @@ def batch_norm_update(flow: Flow, num_levels: int) -> Callable | None:
     """For a flow with training-mode batch norm: the step's ``after_update`` that advances
     its running statistics on the batch as the loss saw it (integer pixels dequantized with
     the same per-example keys); None for other flows."""
-    from ..flows import advance_batch_norm, dequantize
+    from ..flows import advance_batch_norm
     from ..flows._batch_layers import has_batch_norm
+    from ..train._losses import dequantize_pixels
 
     if not has_batch_norm(flow):
         return None
 
     def advance(model, x, condition, keys):
-        if jnp.issubdtype(x.dtype, jnp.integer):
-            x = jax.vmap(lambda k, xi: dequantize(k, xi, num_levels=num_levels))(keys, x)
-        return advance_batch_norm(model, x, condition)
+        return advance_batch_norm(model, dequantize_pixels(keys, x, num_levels), condition)
 
     return advance
 

@@ -40,6 +40,16 @@ def split_batch(batch: Any) -> tuple[ArrayLike, ArrayLike | None]:
     return batch, None
 
 
+def dequantize_pixels(keys: Array, x: Array | np.ndarray, num_levels: int) -> Array:
+    """A batch ``x`` as the losses see it: integer pixels dequantized into [0, 1), example
+    ``i`` with ``keys[i]`` (so the noise does not depend on how the batch is split); float
+    data unchanged."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.integer):
+        return x
+    return jax.vmap(lambda k, xi: dequantize(k, xi, num_levels=num_levels))(keys, x)
+
+
 def nll_loss(
     model, x: Array | np.ndarray, condition: Array | np.ndarray | None, keys: Array
 ) -> dict[str, Array]:
@@ -60,8 +70,7 @@ def bits_per_dim_loss(*, num_levels: int = 256, data_range: float = 1.0) -> Loss
     def loss(
         model, x: Array | np.ndarray, condition: Array | np.ndarray | None, keys: Array
     ) -> dict[str, Array]:
-        if jnp.issubdtype(x.dtype, jnp.integer):
-            x = jax.vmap(lambda k, xi: dequantize(k, xi, num_levels=num_levels))(keys, x)
+        x = dequantize_pixels(keys, x, num_levels)
         nll = -model.log_prob(x, condition)
         dims = math.prod(x.shape[1:])
         bpd = bits_per_dim(-nll, dims, num_levels=num_levels, data_range=data_range)

@@ -4,8 +4,7 @@ import jax
 import jax.numpy as jnp
 
 from .._typing import Array
-from ..flows._image_data import dequantize
-from ._losses import Loss, nll_loss
+from ._losses import Loss, dequantize_pixels, nll_loss
 
 
 def noise_augmented_loss(
@@ -29,8 +28,7 @@ def noise_augmented_loss(
                     "noise_augmented_loss: integer pixels need num_levels= to be dequantized "
                     "before the noise is added."
                 )
-            levels: int = num_levels
-            x = jax.vmap(lambda k, xi: dequantize(k, xi, num_levels=levels))(keys, x)
+            x = dequantize_pixels(keys, x, num_levels)
 
         def one(k, xi):
             return xi + noise_std * jax.random.normal(jax.random.fold_in(k, 1), xi.shape, xi.dtype)
