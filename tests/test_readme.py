@@ -44,7 +44,7 @@ def test_readme_image_recipe_runs(capsys):
     namespace: dict = {}
     exec(compile(code, str(README), "exec"), namespace)  # noqa: S102
     history = namespace["history"]
-    assert history.steps == 30 and len(history.step_loss) == 30
+    assert history.steps == 20 and len(history.step_loss) == 20
     assert history.best_val_loss < history.initial_val_loss
     assert capsys.readouterr().out.startswith("bits/dim: ")
     assert namespace["signed"].shape == (64,)
