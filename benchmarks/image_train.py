@@ -261,8 +261,12 @@ def write_report(out: Path, result: dict) -> None:
                 label = f"{model}, {policy}"
                 speed.plot(depths, [r["images_per_s"] for r in rows], "o-", label=label)
                 compile_.plot(depths, [r["compile_s"] for r in rows], "o-", label=label)
-    speed.set(xlabel="steps per scale", ylabel="images/s (training)", xscale="log")
-    compile_.set(xlabel="steps per scale", ylabel="compile s", xscale="log")
+    depths = sorted({r["depth"] for r in result["sweep"]})
+    speed.set(xlabel="steps per scale", ylabel="images/s (training)", yscale="log")
+    compile_.set(xlabel="steps per scale", ylabel="compile s")
+    for axes in (speed, compile_):
+        axes.set_xscale("log", base=2)
+        axes.set_xticks(depths, [str(d) for d in depths])
     speed.legend(fontsize=7)
     fig.savefig(out / "image_train.png", dpi=100, bbox_inches="tight")
 
@@ -279,8 +283,12 @@ def main() -> None:
     parser.add_argument("--cli-steps", type=int, default=40, help="steps of each CLI run")
     parser.add_argument("--skip", nargs="*", default=[], choices=["sweep", "cli", "peers"])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/image_train"))
+    parser.add_argument("--replot", action="store_true", help="redraw --out's results only")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.replot:
+        write_report(args.out, json.loads((args.out / "image_train.json").read_text()))
+        return
     pixels = np.random.default_rng(0).integers(0, 256, (args.batch, *SHAPE), dtype=np.uint8)
     machine = (
         f"{jax.default_backend()} x{jax.device_count()} ({platform.machine()}), jax "
