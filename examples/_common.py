@@ -64,6 +64,18 @@ def write_metrics(out: Path, metrics: dict, started: float) -> dict:
     return metrics
 
 
+def fit_metrics(history, last: int = 10) -> dict:
+    """What every example reports of its ``fk.fit`` run (a ``FitHistory``)."""
+    return {
+        "final_train_bits_per_dim": float(np.mean(history.step_loss[-last:])),
+        "epochs_run": history.epochs,
+        "best_epoch": history.best_epoch,
+        "val_bits_per_dim": history.best_val_loss,
+        "train_seconds": round(history.seconds, 1),
+        "seconds_per_step": round(history.seconds / history.steps, 3),
+    }
+
+
 def load_mnist_or_fashion(mnist_path: str | None = None, *, download: bool = True):
     """``(train, test, name)``: MNIST (from ``mnist_path``, the data folder, or a download)
     where it can be had, else Fashion-MNIST (e.g. Debian's ``dataset-fashion-mnist``)."""

@@ -16,7 +16,7 @@ import equinox as eqx
 import jax
 import numpy as np
 import optax
-from _common import output_dir, parse_args, write_metrics
+from _common import fit_metrics, output_dir, parse_args, write_metrics
 
 import flowkit as fk
 from flowkit import plots
@@ -81,8 +81,7 @@ def main(argv=None) -> dict:
             "parameters": fk.count_parameters(model),
             "test_bits_per_dim": result.mean,
             "test_bits_per_dim_stderr": result.stderr,
-            "final_train_bits_per_dim": float(np.mean(losses[-20:])),
-            "train_seconds": round(history.seconds, 1),
+            **fit_metrics(history, last=20),
             "samples_finite": bool(np.isfinite(np.asarray(samples)).all()),
             "reference": "no published 8x8-digits figure; log2(17) = 4.09 bits/dim is a "
             "uniform model",

@@ -18,7 +18,14 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import load_mnist_or_fashion, output_dir, parse_args, subset, write_metrics
+from _common import (
+    fit_metrics,
+    load_mnist_or_fashion,
+    output_dir,
+    parse_args,
+    subset,
+    write_metrics,
+)
 
 import flowkit as fk
 from flowkit import plots
@@ -122,13 +129,8 @@ def main(argv=None) -> dict:
             "test_bits_per_dim": after.mean,
             "test_bits_per_dim_stderr": after.stderr,
             "test_examples": after.num_examples,
-            "final_train_bits_per_dim": float(np.mean(losses[-10:])),
             "lr": args.lr,
-            "epochs_run": history.epochs,
-            "best_epoch": history.best_epoch,
-            "val_bits_per_dim": history.best_val_loss,
-            "train_seconds": round(history.seconds, 1),
-            "seconds_per_step": round(history.seconds / history.steps, 3),
+            **fit_metrics(history),
             "samples_finite": bool(all(np.isfinite(s).all() for s in samples.values())),
             "reference": "Glow paper: MNIST 1.05 bits/dim; Fashion-MNIST flows ~2.9-3.0",
         },

@@ -18,7 +18,14 @@ import time
 
 import jax
 import numpy as np
-from _common import load_mnist_or_fashion, output_dir, parse_args, subset, write_metrics
+from _common import (
+    fit_metrics,
+    load_mnist_or_fashion,
+    output_dir,
+    parse_args,
+    subset,
+    write_metrics,
+)
 
 import flowkit as fk
 from flowkit import plots
@@ -92,11 +99,7 @@ def main(argv=None) -> dict:
             "test_bits_per_dim_stderr": result.stderr,
             "test_nll_nats": nats,
             "test_examples": result.num_examples,
-            "final_train_bits_per_dim": float(np.mean(losses[-10:])),
-            "epochs_run": history.epochs,
-            "val_bits_per_dim": history.best_val_loss,
-            "train_seconds": round(history.seconds, 1),
-            "seconds_per_step": round(history.seconds / history.steps, 3),
+            **fit_metrics(history),
             "samples_finite": bool(np.isfinite(images).all()),
             "reference": "RealNVP/Glow on MNIST ~1.05-1.06 bits/dim (Glow paper: 1.05); "
             "Fashion-MNIST flows ~2.9-3.0 bits/dim",

@@ -13,7 +13,14 @@ import time
 import equinox as eqx
 import jax
 import numpy as np
-from _common import load_mnist_or_fashion, output_dir, parse_args, subset, write_metrics
+from _common import (
+    fit_metrics,
+    load_mnist_or_fashion,
+    output_dir,
+    parse_args,
+    subset,
+    write_metrics,
+)
 
 import flowkit as fk
 from flowkit import plots
@@ -86,13 +93,8 @@ def main(argv=None) -> dict:
             "test_bits_per_dim": result.mean,
             "test_bits_per_dim_stderr": result.stderr,
             "test_examples": result.num_examples,
-            "final_train_bits_per_dim": float(np.mean(losses[-10:])),
             "lr": args.lr,
-            "epochs_run": history.epochs,
-            "best_epoch": history.best_epoch,
-            "val_bits_per_dim": history.best_val_loss,
-            "train_seconds": round(history.seconds, 1),
-            "seconds_per_step": round(history.seconds / history.steps, 3),
+            **fit_metrics(history),
             "samples_finite": bool(np.isfinite(samples).all()),
             "reference": "RealNVP paper: CIFAR-10 3.49 bits/dim; MNIST flows ~1.05-1.06; "
             "Fashion-MNIST flows ~2.9-3.0",

@@ -14,7 +14,7 @@ import time
 import equinox as eqx
 import jax
 import numpy as np
-from _common import output_dir, parse_args, write_metrics
+from _common import fit_metrics, output_dir, parse_args, write_metrics
 
 import flowkit as fk
 from flowkit import plots
@@ -91,8 +91,7 @@ def main(argv=None) -> dict:
             "test_bits_per_dim": result.mean,
             "test_bits_per_dim_stderr": result.stderr,
             "test_examples": result.num_examples,
-            "final_train_bits_per_dim": float(np.mean(losses[-10:])),
-            "train_seconds": round(history.seconds, 1),
+            **fit_metrics(history),
             "sample_seconds_32_with_compile": round(sample_seconds, 2),
             "samples_finite": bool(np.isfinite(samples).all()),
             "reference": "flowkit train (RealNVP, default): test 2.61 bits/dim in 19 s",
