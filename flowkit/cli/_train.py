@@ -50,13 +50,23 @@ RESUME_KEYS = (
 )
 
 
+class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` except where the default is ``None``: those options say in
+    their own help what leaving them out means (e.g. the model's recipe)."""
+
+    def _get_help_string(self, action):
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_train_parser(commands) -> None:
     parser = commands.add_parser(
         "train",
         help="train a flow (default: RealNVP on the embedded 8x8 digits, a minute or two on CPU)",
         description="Train a flow with a validation split and early stopping; write best and "
         "last models, checkpoints, metrics and figures to --out.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsHelpFormatter,
     )
     parser.add_argument(
         "--model", default="realnvp", metavar="{" + ",".join(MODELS) + "}", help="flow factory"
@@ -68,7 +78,12 @@ def add_train_parser(commands) -> None:
         "folder of MNIST-style IDX files",
     )
     parser.add_argument("--epochs", type=int, default=100, help="at most this many epochs")
-    parser.add_argument("--steps", type=int, default=None, help="stop after this many steps")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="stop after this many steps (default: the epochs decide)",
+    )
     parser.add_argument(
         "--batch-size",
         type=int,
@@ -86,7 +101,9 @@ def add_train_parser(commands) -> None:
         metavar="{" + ",".join(PARALLEL) + "}",
         help="one-device jit, pmap or sharded jit over the devices",
     )
-    parser.add_argument("--devices", type=int, default=None, help="devices for pmap/shard")
+    parser.add_argument(
+        "--devices", type=int, default=None, help="devices for pmap/shard (default: all)"
+    )
     parser.add_argument(
         "--memory",
         default="standard",
