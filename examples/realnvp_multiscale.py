@@ -5,6 +5,7 @@ preprocessing; bits/dim with the discretization correction (256 levels, the logi
 log-determinant included, so the numbers refer to the 8-bit pixels); trained by ``fk.fit``.
 
     python examples/realnvp_multiscale.py           # 2 scales, 32 channels, 300 steps of 64
+    python examples/realnvp_multiscale.py --steps 4500   # the gallery's run: ~26 min, 2 cores
     python examples/realnvp_multiscale.py --quick   # tiny, for the tests
 """
 
