@@ -11,7 +11,7 @@ import pytest
 import flowkit as fk
 from flowkit.cli import main
 from flowkit.cli._errors import UserError
-from flowkit.cli._models import recipe
+from flowkit.cli._models import build_model, recipe
 from flowkit.cli._train import _apply_recipe
 from flowkit.fitting import _fit
 
@@ -183,3 +183,17 @@ def test_noise_std_and_the_glow_recipe_for_large_images(run, tmp_path):
     given.batch_size = 100
     with pytest.raises(UserError, match="does not split over 8 devices"):
         _apply_recipe(given, (28, 28, 1))
+
+
+def test_tarflow_sizes_follow_the_cli_names():
+    """--width, --depth (transformer layers per block) and --layers (blocks) reach fk.tarflow."""
+    key = jax.random.key(0)
+    built = build_model(key, "tarflow", (8, 8, 1), width=16, depth=1, num_layers=2)
+    direct = fk.tarflow(
+        key, image_shape=(8, 8, 1), patch_size=2, num_blocks=2, layers_per_block=1, width=16
+    )
+    default = build_model(key, "tarflow", (8, 8, 1), width=16)
+    assert jax.tree.structure(built) == jax.tree.structure(direct)
+    assert jax.tree.structure(built) != jax.tree.structure(default)
+    for a, b in zip(jax.tree.leaves(built), jax.tree.leaves(direct), strict=True):
+        np.testing.assert_array_equal(a, b)

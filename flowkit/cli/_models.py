@@ -73,12 +73,11 @@ def _build(key, name, data_shape, width, depth, num_layers) -> fk.Flow:
     shape = model_event_shape(name, data_shape)
     kwargs: dict = {"width": width, "depth": depth}
     try:
-        if name == "tarflow":  # transformer width / blocks; patches of 4x4 (2x2 below 16)
+        if name == "tarflow":  # width, transformer layers per block, blocks; 4x4 patches
             p = 4 if shape[0] % 4 == shape[1] % 4 == 0 and shape[0] * shape[1] >= 256 else 2
-            blocks = num_layers or 4
-            return fk.tarflow(
-                key, image_shape=shape, patch_size=p, num_blocks=blocks, width=width or 64
-            )
+            kwargs = {"width": width, "layers_per_block": depth, "num_blocks": num_layers}
+            kwargs = {k: v for k, v in kwargs.items() if v is not None}
+            return fk.tarflow(key, image_shape=shape, patch_size=p, **kwargs)
         if name in IMAGE_MODELS:
             kwargs["layers_per_scale"] = num_layers
             kwargs = {k: v for k, v in kwargs.items() if v is not None}

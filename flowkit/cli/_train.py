@@ -121,15 +121,16 @@ def add_train_parser(commands) -> None:
         "--depth",
         type=int,
         default=None,
-        help="the factory's depth: conditioner hidden layers (residual blocks); default: the "
-        "factory's (0 for glow on 16x16 images and up)",
+        help="the factory's depth: conditioner hidden layers (residual blocks; tarflow: "
+        "transformer layers per block); default: the factory's (0 for glow on 16x16 images "
+        "and up)",
     )
     parser.add_argument(
         "--layers",
         type=int,
         default=None,
-        help="the factory's num_layers (layers_per_scale for image models); default: the "
-        "factory's (8 for glow on 16x16 images and up)",
+        help="the factory's num_layers (layers_per_scale for image models, num_blocks for "
+        "tarflow); default: the factory's (8 for glow on 16x16 images and up)",
     )
     parser.add_argument(
         "--unroll",
