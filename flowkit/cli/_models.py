@@ -69,21 +69,27 @@ def parse_unroll(text: str) -> int | bool | str:
     raise argparse.ArgumentTypeError(f"expected auto, full or a positive int; got {text!r}")
 
 
+def _factory_sizes(name: str) -> tuple[str, str, str]:
+    """The factory's keywords for the CLI's ``--width``, ``--depth`` and ``--layers``."""
+    if name == "tarflow":
+        return "width", "layers_per_block", "num_blocks"
+    if name in IMAGE_MODELS:
+        return "width", "depth", "layers_per_scale"
+    return "width", "depth", "num_layers"
+
+
 def _build(key, name, data_shape, width, depth, num_layers) -> fk.Flow:
     shape = model_event_shape(name, data_shape)
-    kwargs: dict = {"width": width, "depth": depth}
+    sizes = zip(_factory_sizes(name), (width, depth, num_layers), strict=True)
+    kwargs = {keyword: value for keyword, value in sizes if value is not None}
+    if name == "tarflow":  # patches of 4x4 on 16x16 images and up, else 2x2
+        p = 4 if shape[0] % 4 == shape[1] % 4 == 0 and shape[0] * shape[1] >= 256 else 2
+        kwargs.update(image_shape=shape, patch_size=p)
+    elif name in IMAGE_MODELS:
+        kwargs["image_shape"] = shape
+    else:
+        kwargs["dim"] = shape[0]
     try:
-        if name == "tarflow":  # width, transformer layers per block, blocks; 4x4 patches
-            p = 4 if shape[0] % 4 == shape[1] % 4 == 0 and shape[0] * shape[1] >= 256 else 2
-            kwargs = {"width": width, "layers_per_block": depth, "num_blocks": num_layers}
-            kwargs = {k: v for k, v in kwargs.items() if v is not None}
-            return fk.tarflow(key, image_shape=shape, patch_size=p, **kwargs)
-        if name in IMAGE_MODELS:
-            kwargs["layers_per_scale"] = num_layers
-            kwargs = {k: v for k, v in kwargs.items() if v is not None}
-            return getattr(fk, name.replace("-", "_"))(key, image_shape=shape, **kwargs)
-        kwargs["num_layers"] = num_layers
-        kwargs = {k: v for k, v in kwargs.items() if v is not None}
-        return getattr(fk, name)(key, dim=shape[0], **kwargs)
+        return getattr(fk, name.replace("-", "_"))(key, **kwargs)
     except ValueError as error:  # the factory's own argument checks, e.g. image sizes
         raise UserError(str(error)) from None
