@@ -5,7 +5,7 @@ import json
 
 from flowkit._bench import smoke_config
 from flowkit._bench._peer_cases import has_module
-from flowkit._bench._report import OPS
+from flowkit._bench._report import OPS, targets
 from flowkit.cli import main
 
 
@@ -27,6 +27,13 @@ def test_bench_smoke_writes_json_markdown_and_plot(tmp_path, capsys):
     for row in result["peers"]:
         assert set(libraries) <= set(row), row.keys()
         assert row["flowkit/floor"] > 0
+        assert row["best peer"] in libraries and row["flowkit/best cpu"] > 0
+        # per round, the faster peer's time is at most either's: so is the median ratio
+        assert row["flowkit/best"] >= max(row["flowkit/distrax"], row.get("flowkit/flowjax", 0))
+    (train,) = [r for r in result["peers"] if r["op"] == "train"]
+    assert set(train["compile"]) == set(libraries) - {"floor"}
+    assert all(t["wall_s"] > 0 and t["cpu_s"] > 0 for t in train["compile"].values())
+    assert "interleaved compiles after the first" in result["markdown"]
     (counts,) = result["peer_params"]
     assert counts["flowkit"] > 0 and counts["distrax"] > 0
 
@@ -57,3 +64,28 @@ def test_bench_sizes_are_exclusive(capsys):
         status = exit_.code
     assert status == 2
     assert "argument --full: not allowed with argument --smoke" in capsys.readouterr().err
+
+
+def test_targets_need_the_wall_and_cpu_ratios_within_the_limit():
+    def row(op, wall, cpu, **extra):
+        return {"case": "A", "op": op, "best peer": "distrax", "flowkit/best": wall,
+                "flowkit/best cpu": cpu, **extra}  # fmt: skip
+
+    compile_times = {
+        "flowkit": {"cpu_s": 2.0, "wall_s": 2.1},
+        "flowjax": {"cpu_s": 2.5, "wall_s": 2.0},
+        "distrax": {"cpu_s": 3.0, "wall_s": 3.0},
+    }
+    peers = [
+        row("log_prob", 0.90, 0.94),
+        row("sample", 0.90, 0.97),
+        row("train", 0.99, 0.90, compile=compile_times),
+    ]
+    got = {t["target"]: (t["value"], t["other"], t["met"]) for t in targets(peers, [])}
+    assert got == {
+        "A log_prob: flowkit / best peer (distrax)": (0.90, 0.94, True),
+        "A sample: flowkit / best peer (distrax)": (0.90, 0.97, False),
+        "A train: flowkit / best peer (distrax)": (0.99, 0.90, False),
+        # CPU seconds over the fastest peer's (flowjax); wall over the fastest wall (2.0)
+        "A train compile: flowkit / fastest peer (flowjax; CPU, wall)": (0.8, 1.05, False),
+    }

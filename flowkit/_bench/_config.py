@@ -79,9 +79,9 @@ def full_config() -> BenchConfig:
 
 def smoke_config() -> BenchConfig:
     """Seconds: a tiny RealNVP (every operation, and its compile time at one depth) and the
-    tiny peer case S (log_prob and sample, every library); the RealNVP is case S's flowkit
-    flow, so it is built once. It checks that every part of the suite runs; its timings
-    mean nothing."""
+    tiny peer case S (log_prob, sample and a train step with its compile rounds, every
+    library); the RealNVP is case S's flowkit flow, so it is built once. It checks that
+    every part of the suite runs; its timings mean nothing."""
     return BenchConfig(
         name="smoke",
         repeats=1,
@@ -89,11 +89,12 @@ def smoke_config() -> BenchConfig:
         vector_sizes=((2, 8),),
         image_sizes=(),
         peer_cases=("S",),
-        peer_ops=("log_prob", "sample"),
+        peer_ops=("log_prob", "sample", "train"),
         depths=(2,),
         depth_factories=("realnvp",),
         depth_dim=2,
         depth_batch=8,
         depth_peers=False,
+        compile_repeats=2,
         factory_kwargs=(("num_layers", 2), ("width", 8), ("depth", 1)),
     )

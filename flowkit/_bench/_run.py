@@ -48,24 +48,19 @@ def run_bench(
     out = None if out_dir is None else Path(out_dir)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    # The targets' sections first; the JSON is rewritten after each (a long run stopped
-    # early keeps what it measured).
+    # The targets' sections first; the JSON and markdown are rewritten after each (a long
+    # run stopped early keeps what it measured, with its targets).
     if peers and config.peer_cases:
         say("peers:")
         result["peers"], result["peer_params"] = bench_peers(config, say)
-        _write_json(out, result)
+        _write(out, result, start)
     say("compile time against depth:")
     result["depth"] = bench_depth(config, say)
-    _write_json(out, result)
+    _write(out, result, start)
     say("factories:")
     result["factories"] = bench_factories(config, say)
-    result["targets"] = targets(result["peers"], result["depth"])
-    result["elapsed_s"] = time.time() - start
-    table = markdown(result)
-    result["markdown"] = table
+    table = _write(out, result, start)
     if out is not None:
-        _write_json(out, result)
-        (out / "bench.md").write_text(table)
         png = plot(result, out / "bench.png")
         say(f"wrote {out / 'bench.json'}, {out / 'bench.md'}" + (f", {png}" if png else ""))
     if print_table:
@@ -74,9 +69,16 @@ def run_bench(
     return result
 
 
-def _write_json(out: Path | None, result: dict) -> None:
+def _write(out: Path | None, result: dict, start: float) -> str:
+    """Fill in the targets, elapsed time and markdown of what is measured so far, and write
+    ``bench.json`` and ``bench.md`` to ``out`` (if given). Returns the markdown."""
+    result["targets"] = targets(result["peers"], result["depth"])
+    result["elapsed_s"] = time.time() - start
+    result["markdown"] = markdown(result)
     if out is not None:
         (out / "bench.json").write_text(json.dumps(result, indent=1, default=_jsonable))
+        (out / "bench.md").write_text(result["markdown"])
+    return result["markdown"]
 
 
 def _jsonable(value):

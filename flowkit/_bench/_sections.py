@@ -16,7 +16,7 @@ from ._factories import FactorySpec, find
 from ._peer_cases import BUILDERS, PeerCase, find_case, has_module
 from ._report import OPS
 from ._subject import Subject, init_opt_state, randomise, train_step
-from ._timing import Compiled, compile_fn, paired_ratio, time_rounds
+from ._timing import Compiled, compile_fn, paired_ratio, paired_ratio_to_best, time_rounds
 
 Log = Callable[[str], None]
 
@@ -173,11 +173,40 @@ def bench_peers(config: BenchConfig, log: Log) -> tuple[list[dict], list[dict]]:
                     row[f"flowkit/{other} cpu"] = paired_ratio(fk_c, compiled[other], cpu=True)
             if "flowjax" in compiled and "floor" in compiled:
                 row["flowjax/floor"] = paired_ratio(compiled["flowjax"], compiled["floor"])
+            peers = [compiled[lib] for lib in ("flowjax", "distrax") if lib in compiled]
+            if peers:
+                row["best peer"] = min(peers, key=lambda c: c.median_s).name.split(":")[0]
+                row["flowkit/best"] = paired_ratio_to_best(fk_c, peers)
+                row["flowkit/best cpu"] = paired_ratio_to_best(fk_c, peers, cpu=True)
+            if op == "train" and config.compile_repeats > 1:
+                libs = {lib: s for lib, s in subjects.items() if lib != "floor"}
+                row["compile"] = _compile_rounds(libs, op, x, config.compile_repeats)
             rows.append(row)
             ratios = {k: round(v, 3) for k, v in row.items() if "/" in k}
             times = {lib: round(c.median_s * 1e3, 3) for lib, c in compiled.items()}
             log(f"    {op}: ms {times}; ratios {ratios}")
     return rows, params
+
+
+def _compile_rounds(subjects: dict[str, Subject], op: str, x, repeats: int) -> dict:
+    """Compile ``op`` of every library ``repeats`` more times, in interleaved rounds whose
+    order rotates (no library always first or last): median wall and CPU seconds each.
+
+    Each compile traces a new function; the first compile of the section (timed above, and
+    always flowkit's) is left out, since it alone pays for warming JAX's own caches.
+    """
+    libs = list(subjects)
+    wall: dict[str, list[float]] = {lib: [] for lib in libs}
+    cpu: dict[str, list[float]] = {lib: [] for lib in libs}
+    for i in range(repeats):
+        for lib in libs[i % len(libs) :] + libs[: i % len(libs)]:
+            c = compile_op(subjects[lib], op, x, jax.random.key(12))
+            wall[lib].append(c.first_call_s)
+            cpu[lib].append(c.compile_cpu_s)
+    return {
+        lib: {"wall_s": statistics.median(wall[lib]), "cpu_s": statistics.median(cpu[lib])}
+        for lib in libs
+    }
 
 
 # ----------------------------------------------------------------------------- depth

@@ -127,3 +127,10 @@ def paired_ratio(a: Compiled, b: Compiled, cpu: bool = False) -> float:
     ``cpu``: of their process CPU times."""
     ta, tb = (a.cpu_times_s, b.cpu_times_s) if cpu else (a.times_s, b.times_s)
     return statistics.median(x / y for x, y in zip(ta, tb, strict=True))
+
+
+def paired_ratio_to_best(a: Compiled, others: list[Compiled], cpu: bool = False) -> float:
+    """Median over rounds of ``a``'s time over the fastest of ``others`` in that round."""
+    ta = a.cpu_times_s if cpu else a.times_s
+    tb = [o.cpu_times_s if cpu else o.times_s for o in others]
+    return statistics.median(x / min(ys) for x, *ys in zip(ta, *tb, strict=True))
