@@ -53,5 +53,14 @@ class MLP(eqx.Module):
         if condition is not None:
             x = jnp.concatenate([x, condition.astype(x.dtype)])
         for layer in self.layers[:-1]:
-            x = self.activation(layer(x))
-        return self.layers[-1](x)
+            x = self.activation(_linear(layer, x))
+        return _linear(self.layers[-1], x)
+
+
+def _linear(layer: eqx.nn.Linear, x: Float[Array, " in"]) -> Float[Array, " out"]:
+    """``layer(x)`` written ``x @ W.T + b``: vmapped over a batch, the activations stay batch
+    first (``[batch, width]``), so XLA:CPU runs each product as a plain ``[b, in] @ [in, out]``
+    kernel. ``W @ x`` leaves them feature first, and its transposed products were up to 1.5x
+    slower for small widths (benchmarks/RESULTS.md, case D)."""
+    out = x @ layer.weight.T
+    return out if layer.bias is None else out + layer.bias
