@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from ._report import BEST_PEER_LIMIT
+
 
 def plot(result: dict, path: Path) -> Path | None:
     """Compile time against depth (training step, log_prob) and peer ratios, in one PNG.
@@ -49,12 +51,13 @@ def plot(result: dict, path: Path) -> Path | None:
         labels = [f"{r['case']} {r['op'].replace('sample_and_log_prob', 's+lp')}" for r in peers]
         xs = range(len(peers))
         for i, (key, name) in enumerate(
-            (("flowkit/flowjax", "vs flowjax"), ("flowkit/floor", "vs floor"))
+            (("flowkit/best", "vs best peer"), ("flowkit/floor", "vs floor"))
         ):
             vals = [r.get(key, float("nan")) for r in peers]
             axes[2].bar([x + 0.4 * i for x in xs], vals, width=0.4, label=f"flowkit {name}")
         axes[2].axhline(1.0, color="k", lw=0.8)
-        ratios = [r.get(k) for r in peers for k in ("flowkit/flowjax", "flowkit/floor")]
+        axes[2].axhline(BEST_PEER_LIMIT, color="k", lw=0.8, ls=":", label="target vs best peer")
+        ratios = [r.get(k) for r in peers for k in ("flowkit/best", "flowkit/floor")]
         top = max([v for v in ratios if v is not None] + [1.0])
         axes[2].set_ylim(0, min(top * 1.05, 3.0))  # a load burst must not flatten the rest
         axes[2].set_xticks([x + 0.2 for x in xs], labels=labels, rotation=90, fontsize=6)
