@@ -44,7 +44,7 @@ def run(flow, x, parallel: str, run_dir, *, steps: int, batch: int, key):
         run_dir=run_dir,
         progress=False,
     )
-    times = [r["time"] for r in read_metrics(run_dir / "metrics.jsonl")]
+    times = [r["time"] for r in read_metrics(run_dir / "metrics.jsonl")]  # since the start
     per_step = (times[-1] - times[0]) / max(1, len(times) - 1)
     return np.asarray(history.step_loss), per_step
 

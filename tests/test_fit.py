@@ -88,6 +88,11 @@ def test_conditional_fit_with_default_split_writes_a_run_directory(key, tmp_path
     assert fk.model_info(run)["metadata"]["epoch"] == history.best_epoch
     assert fk.model_info(run / "last.flowkit")["metadata"]["epoch"] == 8
     assert json.loads((run / "history.json").read_text())["val_loss"] == history.val_loss
+    # the metrics log counts steps and seconds from the start of the run, not of each epoch
+    records = fk.train.read_metrics(run / "metrics.jsonl")
+    assert [r["step"] for r in records] == list(range(1, history.steps + 1))
+    times = [r["time"] for r in records]
+    assert times == sorted(times) and times[-1] <= history.seconds
     with pytest.raises(ValueError, match=r"this flow is conditional; pass condition="):
         fk.fit(k_fit, flow, data, epochs=1, progress=False)
     with pytest.raises(ValueError, match=r"expected one condition per example, shape \(400, 1\)"):

@@ -349,7 +349,11 @@ def fit(
             num_steps = min(spe, total - offset)
 
             def on_record(record: dict, epoch=epoch, offset=offset) -> None:
+                # train_loop counts steps and time from its own start, one call per epoch:
+                # the run's log counts both from the start of the run (resumes included)
+                elapsed = seconds_before + time.perf_counter() - start
                 record = {**record, "step": offset + record["step"], "epoch": epoch}
+                record["time"] = elapsed
                 records.append(record)
                 if log is not None:
                     log.write(record)
