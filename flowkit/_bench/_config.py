@@ -95,6 +95,5 @@ def smoke_config() -> BenchConfig:
         depth_dim=2,
         depth_batch=8,
         depth_peers=False,
-        compile_repeats=2,
         factory_kwargs=(("num_layers", 2), ("width", 8), ("depth", 1)),
     )

@@ -178,7 +178,7 @@ def bench_peers(config: BenchConfig, log: Log) -> tuple[list[dict], list[dict]]:
                 row["best peer"] = min(peers, key=lambda c: c.median_s).name.split(":")[0]
                 row["flowkit/best"] = paired_ratio_to_best(fk_c, peers)
                 row["flowkit/best cpu"] = paired_ratio_to_best(fk_c, peers, cpu=True)
-            if op == "train" and config.compile_repeats > 1:
+            if op == "train":
                 libs = {lib: s for lib, s in subjects.items() if lib != "floor"}
                 row["compile"] = _compile_rounds(libs, op, x, config.compile_repeats)
             rows.append(row)
