@@ -53,14 +53,5 @@ class MLP(eqx.Module):
         if condition is not None:
             x = jnp.concatenate([x, condition.astype(x.dtype)])
         for layer in self.layers[:-1]:
-            x = self.activation(_linear(layer, x))
-        return _linear(self.layers[-1], x)
-
-
-def _linear(layer: eqx.nn.Linear, x: Float[Array, " in"]) -> Float[Array, " out"]:
-    """``layer(x)`` written ``x @ W.T + b``: vmapped over a batch, the activations stay batch
-    first (``[batch, width]``), so XLA:CPU runs each product as a plain ``[b, in] @ [in, out]``
-    kernel. ``W @ x`` leaves them feature first: with a one-entry input (couplings on 2-D data,
-    benchmark case D) its flows ran 1.35-2.3x slower; the same time at 64 entries and more."""
-    out = x @ layer.weight.T
-    return out if layer.bias is None else out + layer.bias
+            x = self.activation(layer(x))
+        return self.layers[-1](x)
