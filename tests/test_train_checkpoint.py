@@ -17,15 +17,12 @@ def _arrays(tree):
 
 
 def _build(num_layers, width):
-    # pairs: an odd count adds a layer outside the stack, so depth changes the array count
-    return fk.realnvp(
-        jax.random.key(1), dim=6, num_layers=num_layers, width=width, stacking="pairs"
-    )
+    return fk.realnvp(jax.random.key(1), dim=6, num_layers=num_layers, width=width)
 
 
 @pytest.fixture(scope="module")
 def state():
-    flow = _build(2, 16)
+    flow = fk.realnvp(jax.random.key(1), dim=6, num_layers=2, width=16)
     optimizer = train.default_optimizer(100, ema_decay=0.9)
     return flow, train.init_opt_state(optimizer, flow)
 

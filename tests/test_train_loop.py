@@ -54,7 +54,7 @@ def test_a_nonfinite_step_is_named_and_skipped(setup, tmp_path, capsys):
     assert len(seen) == 5
     assert result.skipped_steps == [3] and result.step == 5
     err = capsys.readouterr().err
-    assert "step 3: non-finite loss (nan) and non-finite gradients in 5 of 7 parameter " in err
+    assert "step 3: non-finite loss (nan) and non-finite gradients in 10 of 14 parameter " in err
     assert "; the update was skipped." in err
     records = train.read_metrics(tmp_path / "m.jsonl")
     assert [r["step"] for r in records] == [1, 2, 3, 4, 5]

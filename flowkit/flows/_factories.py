@@ -15,7 +15,6 @@ from ..bijectors._coupling import Coupling
 from ..bijectors._elementwise import Scale
 from ..bijectors._masks import vector_mask
 from ..bijectors._memory import check_memory_mode, wrap_memory
-from ..bijectors._permute import Reverse
 from ..bijectors._stack import Stack
 from ..nn._mlp import MLP
 from ._bases import make_base
@@ -32,9 +31,6 @@ if TYPE_CHECKING:  # distrax (TensorFlow Probability) is slow to import
     import distrax
 
 
-STACKINGS = ("auto", "pairs", "reverse")
-
-
 def coupling_stack(
     key: PRNGKeyArray,
     make_coupling: Callable[[PRNGKeyArray, np.ndarray], AbstractBijector],
@@ -42,37 +38,14 @@ def coupling_stack(
     dim: int,
     num_layers: int,
     mask: str,
-    stacking: str = "auto",
-    owner: str = "coupling_stack",
 ) -> AbstractBijector:
-    """``num_layers`` couplings whose masks alternate, scan-stacked.
+    """``num_layers`` couplings with alternating masks, scan-stacked in (mask, ~mask) pairs.
 
-    ``make_coupling(key, mask_array)`` builds one layer. ``stacking`` says how the masks
-    alternate:
-
-    - ``"reverse"``: each loop step is one coupling with ``mask`` and a :class:`Reverse` of the
-      vector, which (for an even ``dim``) brings the entries just transformed onto the kept
-      positions of the next coupling. The loop body holds one coupling, so a training step
-      compiles ~20 % faster than with pairs (benchmarks/RESULTS.md).
-    - ``"pairs"``: each loop step is a ``(mask, ~mask)`` pair of couplings, no permutation; an
-      odd count adds one final layer. Works for every ``dim``.
-    - ``"auto"``: ``"reverse"`` for an even ``dim``, ``"pairs"`` for an odd one.
+    ``make_coupling(key, mask_array)`` builds one layer. An odd count adds one final layer.
     """
     if num_layers < 1:
         raise ValueError(f"num_layers must be >= 1; got {num_layers}.")
-    if stacking not in STACKINGS:
-        raise ValueError(f"{owner}: stacking must be one of {STACKINGS}; got {stacking!r}.")
-    if stacking == "reverse" and dim % 2:
-        raise ValueError(
-            f"{owner}: stacking='reverse' needs an even dim (reversing an odd-length vector "
-            f"keeps the middle entry in place, so it would never be transformed); got "
-            f"dim={dim}. Use stacking='pairs'."
-        )
     masks = [vector_mask(mask, dim, 0), vector_mask(mask, dim, 1)]
-    if stacking == "reverse" or (stacking == "auto" and dim % 2 == 0):
-        reverse = Reverse((dim,))
-        step = lambda k: Chain([make_coupling(k, masks[0]), reverse])  # noqa: E731
-        return Stack.from_factory(key, step, num_layers)
 
     def pair(k):
         k0, k1 = jax.random.split(k)
@@ -141,18 +114,14 @@ def realnvp(
     base: "str | distrax.Distribution" = "normal",
     cond_shape: int | Shape | None = None,
     memory: str = "standard",
-    stacking: str = "auto",
 ) -> Flow:
     """RealNVP (Dinh et al. 2017) on ``dim``-vectors: affine couplings, tanh-bounded scales.
 
     Args:
         key: the PRNG key for the initial parameters.
-        num_layers: coupling layers; each transforms the entries the previous one kept.
+        num_layers: coupling layers; masks alternate between a mask and its complement.
         width, depth: the MLP conditioner's hidden width and number of hidden layers.
         mask: ``"alternating"`` (even/odd entries) or ``"half"`` (first/second half).
-        stacking: how the masks alternate: ``"reverse"`` (a coupling then a reversal of the
-            vector per loop step; even ``dim``), ``"pairs"`` (``(mask, ~mask)`` couplings per
-            step) or ``"auto"`` (reverse for even ``dim``; it compiles faster).
         transformer: ``"affine"`` (the paper's), another name (``"softplus"``,
             ``"spline"``, ``"additive"``), an :class:`AbstractTransformer`, or its class.
         conditioner: ``(key, in_size, out_size, *, cond_size) -> network`` replacing the MLP
@@ -170,9 +139,7 @@ def realnvp(
         "realnvp", transformer, conditioner, width=width, depth=depth,
         activation=activation, cond_shape=cond_shape,
     )  # fmt: skip
-    bijector = coupling_stack(
-        key, make, dim=dim, num_layers=num_layers, mask=mask, stacking=stacking, owner="realnvp"
-    )
+    bijector = coupling_stack(key, make, dim=dim, num_layers=num_layers, mask=mask)
     return Flow(wrap_memory(bijector, memory, owner="realnvp"), make_base(base, (dim,)))
 
 
@@ -189,7 +156,6 @@ def nice(
     base: "str | distrax.Distribution" = "logistic",
     cond_shape: int | Shape | None = None,
     memory: str = "standard",
-    stacking: str = "auto",
 ) -> Flow:
     """NICE (Dinh et al. 2015): additive couplings then a diagonal scaling layer.
 
@@ -203,9 +169,7 @@ def nice(
         "nice", "additive", conditioner, width=width, depth=depth, activation=activation,
         cond_shape=cond_shape,
     )  # fmt: skip
-    couplings = coupling_stack(
-        key, make, dim=dim, num_layers=num_layers, mask=mask, stacking=stacking, owner="nice"
-    )
+    couplings = coupling_stack(key, make, dim=dim, num_layers=num_layers, mask=mask)
     # In the density direction (the inverse) data goes through the couplings, then the scaling.
     layers: Sequence[AbstractBijector] = [Scale(jnp.zeros((dim,))), couplings]
     return Flow(wrap_memory(Chain(layers), memory, owner="nice"), make_base(base, (dim,)))

@@ -189,7 +189,6 @@ def nsf(
     base: "str | distrax.Distribution" = "normal",
     cond_shape: int | Shape | None = None,
     memory: str = "standard",
-    stacking: str = "auto",
 ) -> Flow:
     """Neural spline flow (Durkan et al. 2019): rational-quadratic spline layers.
 
@@ -200,7 +199,7 @@ def nsf(
         num_bins, tail_bound: spline bins on ``[-tail_bound, tail_bound]``; identity outside.
         width, depth: the conditioner's hidden width and number of hidden layers.
         conditioner: a network builder as in :func:`realnvp` (coupling) or :func:`maf`.
-        base, cond_shape, stacking: as in :func:`realnvp` (``stacking``: coupling only).
+        base, cond_shape: as in :func:`realnvp`.
         memory: how gradients are taken: ``"standard"``, ``"remat"`` or ``"invertible"``
             (spline couplings are rebuilt from their outputs: memory flat in depth; see
             :func:`flowkit.with_memory_mode`).
@@ -222,7 +221,5 @@ def nsf(
         "nsf", "spline", conditioner, width=width, depth=depth, activation=activation,
         cond_shape=cond_shape, num_bins=num_bins, tail_bound=tail_bound,
     )  # fmt: skip
-    bijector = coupling_stack(
-        key, make, dim=dim, num_layers=num_layers, mask=mask, stacking=stacking, owner="nsf"
-    )
+    bijector = coupling_stack(key, make, dim=dim, num_layers=num_layers, mask=mask)
     return Flow(wrap_memory(bijector, memory, owner="nsf"), make_base(base, (dim,)))
