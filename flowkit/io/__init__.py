@@ -5,3 +5,4 @@ from ._format import ModelFileError as ModelFileError
 from ._model import load as load
 from ._model import model_info as model_info
 from ._model import save as save
+from ._write import WriteError as WriteError

@@ -17,9 +17,10 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from ._write import atomic_write_bytes
 
 SIGNATURE = b"\x93FLOWKIT\n"
 BEST, LAST = "best.flowkit", "last.flowkit"  # the models of a run directory
@@ -38,25 +39,14 @@ class ModelFileError(ValueError):
 
 
 def write_model_file(path: str | os.PathLike, header: dict[str, Any], payload: bytes) -> Path:
-    """Write atomically: a temporary file in the same folder, fsync'ed, then renamed."""
-    path = Path(path)
+    """Write atomically (:func:`atomic_write_bytes`); a ``WriteError`` names the file."""
     header = {
         **header,
         "payload_bytes": len(payload),
         "payload_sha256": hashlib.sha256(payload).hexdigest(),
     }
     head = json.dumps(header, sort_keys=True).encode()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(SIGNATURE + _LENGTH.pack(len(head)) + head + payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, SIGNATURE + _LENGTH.pack(len(head)) + head + payload)
 
 
 def _truncated(path, what: str) -> ModelFileError:
