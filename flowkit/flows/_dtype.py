@@ -1,0 +1,46 @@
+"""The dtype policy of a flow's public entry points: inputs take the model's dtype.
+
+With ``jax_enable_x64`` on, a float32 batch given to a float64 model (or float64 data to a
+float32 model) would meet the model's parameters inside a ``lax.scan`` whose carry must keep
+one dtype, and fail there ("scan body function carry input and carry output must have equal
+types"), or fail strict dtype promotion. So a flow casts ``x`` and the condition to its own
+dtype once, at the edge, before any scan.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._typing import Array, ArrayLike
+
+
+def model_dtype(model) -> np.dtype | None:
+    """The dtype of ``model``'s first floating-point array leaf (None if it holds none).
+
+    Args:
+        model: any pytree (a flow, a bijector).
+
+    Returns:
+        That dtype, e.g. ``float32``; None for a model without floating-point arrays.
+    """
+    for leaf in jax.tree_util.tree_leaves(model):
+        if eqx.is_inexact_array(leaf) and not jnp.iscomplexobj(leaf):
+            return np.dtype(leaf.dtype)
+    return None
+
+
+def as_dtype(x: ArrayLike, dtype: np.dtype | None) -> Array:
+    """``x`` as an array of ``dtype`` (unchanged when ``dtype`` is None or already its dtype).
+
+    Args:
+        x: an array of any shape (floats, integers or bools).
+        dtype: the model's dtype (from :func:`model_dtype`).
+
+    Returns:
+        ``x`` of the same shape, cast to ``dtype``.
+    """
+    x = jnp.asarray(x)
+    if dtype is None or x.dtype == dtype:
+        return x
+    return x.astype(dtype)

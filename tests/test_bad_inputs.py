@@ -1,0 +1,190 @@
+"""Bad or unusual inputs at the public edge: each either works (an int cond_shape, float32 data
+under x64) or ends in one line that says what was expected and how to fix it."""
+
+import equinox as eqx
+import jax
+import numpy as np
+import pytest
+
+import flowkit as fk
+
+COND = 3  # an int cond_shape: every factory reads it as (3,)
+_SIZES = {"dim": 4, "width": 8, "depth": 1, "num_layers": 2}
+_IMAGE = {"image_shape": (4, 4, 1)}
+
+# name -> build(key); every factory, conditional through an int cond_shape.
+FACTORIES = {
+    "realnvp": lambda k: fk.realnvp(k, **_SIZES, cond_shape=COND),
+    "nice": lambda k: fk.nice(k, **_SIZES, cond_shape=COND),
+    "maf": lambda k: fk.maf(k, **_SIZES, cond_shape=COND),
+    "iaf": lambda k: fk.iaf(k, **_SIZES, cond_shape=COND),
+    "nsf": lambda k: fk.nsf(k, **_SIZES, cond_shape=COND, num_bins=4),
+    "nsf[autoregressive]": lambda k: fk.nsf(
+        k, **_SIZES, cond_shape=COND, num_bins=4, kind="autoregressive"
+    ),
+    "glow": lambda k: fk.glow(
+        k, **_IMAGE, num_scales=1, layers_per_scale=2, width=4, cond_shape=COND
+    ),
+    "realnvp_multiscale": lambda k: fk.realnvp_multiscale(
+        k, **_IMAGE, layers_per_scale=1, final_layers=1, width=4, depth=1, cond_shape=COND
+    ),
+    "tarflow": lambda k: fk.tarflow(
+        k,
+        **_IMAGE,
+        patch_size=2,
+        num_blocks=2,
+        layers_per_block=1,
+        width=8,
+        heads=2,
+        cond_shape=COND,
+    ),  # fmt: skip
+}
+
+
+def _randomized(flow, key):
+    """``flow`` with every trainable leaf moved by noise (fresh flows are often the identity)."""
+    params, static = eqx.partition(flow, fk.trainable_filter(flow))
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.random.split(key, len(leaves))
+    pairs = zip(leaves, keys, strict=True)
+    leaves = [a + 0.05 * jax.random.normal(k, a.shape, a.dtype) for a, k in pairs]
+    return eqx.combine(jax.tree.unflatten(treedef, leaves), static)
+
+
+@eqx.filter_jit
+def _log_prob(flow, x, c):
+    return flow.log_prob(x, c)
+
+
+@eqx.filter_jit
+def _sample_and_log_prob(flow, key, c):
+    return flow.sample_and_log_prob(key, 2, c)
+
+
+def _data(flow, n: int, dtype):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.05, 0.95, (n, *flow.shape)).astype(dtype)
+    c = rng.normal(size=(n, COND)).astype(dtype)
+    return x, c
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_int_cond_shape_means_a_vector(name, key):
+    flow = FACTORIES[name](key)
+    assert flow.cond_shape == (COND,)
+    x, c = _data(flow, 2, np.float32)
+    assert _log_prob(flow, x, c).shape == (2,)
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_float32_inputs_to_a_float64_flow(name, key):
+    with jax.enable_x64(True):
+        flow = _randomized(FACTORIES[name](key), jax.random.fold_in(key, 1))
+        assert flow.dtype == np.float64
+        x32, c32 = _data(flow, 3, np.float32)
+        log_p = _log_prob(flow, x32, c32)
+        assert log_p.dtype == np.float64 and np.all(np.isfinite(log_p))
+        expected = _log_prob(flow, x32.astype(np.float64), c32.astype(np.float64))
+        np.testing.assert_array_equal(log_p, expected)
+        sample, log_q = _sample_and_log_prob(flow, key, c32[0])
+        assert sample.dtype == log_q.dtype == np.float64
+        assert sample.shape == (2, *flow.shape) and np.all(np.isfinite(log_q))
+
+
+@pytest.mark.parametrize("name", ["realnvp", "maf", "nsf[autoregressive]", "glow", "tarflow"])
+def test_float64_inputs_to_a_float32_flow_under_x64(name, key):
+    flow = _randomized(FACTORIES[name](key), jax.random.fold_in(key, 1))
+    x32, c32 = _data(flow, 3, np.float32)
+    expected = _log_prob(flow, x32, c32)
+    with jax.enable_x64(True):
+        assert flow.dtype == np.float32
+        log_p = _log_prob(flow, x32.astype(np.float64), c32.astype(np.float64))
+        assert log_p.dtype == np.float32
+        np.testing.assert_allclose(log_p, expected, rtol=1e-6, atol=1e-6)
+        sample, _ = _sample_and_log_prob(flow, key, c32.astype(np.float64)[0])
+        assert sample.dtype == np.float32
+
+
+def test_hand_built_chain_flow_takes_float32_under_x64(key):
+    with jax.enable_x64(True):
+        chain = fk.Chain([fk.Affine(np.zeros(2), np.full(2, 0.3))])
+        flow = fk.Flow(chain, fk.standard_normal((2,)))
+        log_p = flow.log_prob(np.ones((4, 2), np.float32))
+        assert log_p.dtype == np.float64
+
+
+@pytest.mark.own_errors
+@pytest.mark.parametrize("sample_shape", [(-1,), -2, (3, -1), (2.0,), "16", (True,)])
+def test_bad_sample_shape_is_one_line(sample_shape, key):
+    flow = fk.realnvp(key, dim=2, num_layers=2, width=4, depth=1)
+    with pytest.raises(ValueError, match=r"Flow\.sample: sample_shape must be an int >= 0"):
+        flow.sample(key, sample_shape)
+
+
+def test_empty_sample_shape_gives_no_samples(key):
+    flow = fk.realnvp(key, dim=2, num_layers=2, width=4, depth=1)
+    assert flow.sample(key, 0).shape == (0, 2)
+    assert flow.sample(key, (2, 3)).shape == (2, 3, 2)
+
+
+def test_infinite_coordinate_has_log_density_minus_inf(key):
+    flow = _randomized(fk.realnvp(key, dim=2, num_layers=2, width=4, depth=1), key)
+    x = np.array([[np.inf, 0.1], [0.2, -np.inf], [np.nan, 0.0], [0.3, -0.4]], np.float32)
+    log_p = np.asarray(eqx.filter_jit(lambda f, x: f.log_prob(x))(flow, x))
+    assert log_p[0] == -np.inf and log_p[1] == -np.inf
+    assert np.isnan(log_p[2])  # an unknown coordinate stays unknown
+    assert np.isfinite(log_p[3])
+
+
+SIZE_CASES = {
+    "MLP width=0": (lambda k: fk.MLP(k, 2, 2, width=0), r"MLP: width must be an int >= 1; got 0"),
+    "MLP depth<0": (lambda k: fk.MLP(k, 2, 2, depth=-1), r"MLP: depth must be an int >= 0; got -1"),
+    "MLP in_size=0": (lambda k: fk.MLP(k, 0, 2), r"MLP: in_size must be an int >= 1; got 0"),
+    "CausalTransformer heads=0": (
+        lambda k: fk.CausalTransformer(k, 4, 2, 2, heads=0),
+        r"CausalTransformer: heads must be an int >= 1; got 0",
+    ),
+    "CausalTransformer width=0": (
+        lambda k: fk.CausalTransformer(k, 4, 2, 2, width=0),
+        r"CausalTransformer: width must be an int >= 1; got 0",
+    ),
+    "realnvp width=0": (
+        lambda k: fk.realnvp(k, dim=2, width=0),
+        r"MLP: width must be an int >= 1; got 0",
+    ),
+    "realnvp depth<0": (
+        lambda k: fk.realnvp(k, dim=2, depth=-1),
+        r"MLP: depth must be an int >= 0; got -1",
+    ),
+    "realnvp num_layers=0": (
+        lambda k: fk.realnvp(k, dim=2, num_layers=0),
+        r"num_layers must be >= 1; got 0",
+    ),
+    "nice width=0": (lambda k: fk.nice(k, dim=2, width=0), r"MLP: width must be an int >= 1"),
+    "nsf width=0": (lambda k: fk.nsf(k, dim=2, width=0), r"MLP: width must be an int >= 1"),
+    "maf width=0": (lambda k: fk.maf(k, dim=2, width=0), r"MADE: need .* >= 1; .*width=0"),
+    "tarflow width=0": (
+        lambda k: fk.tarflow(k, **_IMAGE, patch_size=2, width=0),
+        r"CausalTransformer: width must be an int >= 1; got 0",
+    ),
+    "tarflow heads=0": (
+        lambda k: fk.tarflow(k, **_IMAGE, patch_size=2, heads=0),
+        r"CausalTransformer: heads must be an int >= 1; got 0",
+    ),
+    "tarflow cond_shape=0": (
+        lambda k: fk.tarflow(k, **_IMAGE, patch_size=2, cond_shape=0),
+        r"tarflow: cond_shape must be a positive int or a tuple of positive ints; got 0",
+    ),
+    "glow width=0": (
+        lambda k: fk.glow(k, **_IMAGE, num_scales=1, width=0),
+        r"ConvResNet: channel counts must be >= 1 and depth >= 0; .*width=0",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SIZE_CASES))
+def test_bad_size_is_one_line(case, key):
+    build, message = SIZE_CASES[case]
+    with pytest.raises(ValueError, match=message) as info:
+        build(key)
+    assert "\n" not in str(info.value)
