@@ -1,6 +1,8 @@
 """Bad or unusual inputs at the public edge: each either works (an int cond_shape, float32 data
 under x64) or ends in one line that says what was expected and how to fix it."""
 
+import json
+
 import equinox as eqx
 import jax
 import numpy as np
@@ -188,3 +190,55 @@ def test_bad_size_is_one_line(case, key):
     with pytest.raises(ValueError, match=message) as info:
         build(key)
     assert "\n" not in str(info.value)
+
+
+def _eval_error(capsys, argv) -> str:
+    from flowkit.cli import main
+
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+    return lines[0]
+
+
+@pytest.fixture
+def own_data_run(tmp_path, key):
+    """A run folder whose model was trained on a user's file holding only ``x``."""
+    rng = np.random.default_rng(7)
+    np.savez(tmp_path / "mine.npz", x=rng.standard_normal((40, 3)))
+    np.savez(tmp_path / "held_out.npz", x=rng.standard_normal((11, 3)))
+    run = tmp_path / "run"
+    run.mkdir()
+    flow = _randomized(fk.realnvp(key, dim=3, num_layers=2, width=4, depth=1), key)
+    fk.save(run / "best.flowkit", flow, metadata={"data": str(tmp_path / "mine.npz")})
+    return run, flow
+
+
+def test_eval_of_a_run_without_a_test_split_says_how_to_score_a_file(own_data_run, capsys):
+    run, _ = own_data_run
+    line = _eval_error(capsys, ["eval", str(run)])
+    assert line.endswith(
+        f"mine.npz (the data {run / 'best.flowkit'} was trained on) has no test split; score "
+        f"held-out data with: flowkit eval {run} --data FILE (an .npz with x, or x_test)"
+    )
+
+
+def test_eval_scores_a_file_of_one_split(own_data_run, capsys):
+    from flowkit.cli import main
+
+    run, flow = own_data_run
+    held_out = run.parent / "held_out.npz"
+    assert main(["eval", str(run), "--data", str(held_out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["split"] == "train" and result["num_examples"] == 11
+    x = np.load(held_out)["x"].astype(np.float32)
+    expected = -np.asarray(flow.log_prob(x)).mean()
+    assert result["mean"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_eval_of_a_truncated_model_file_says_truncated(tmp_path, key, capsys):
+    path = fk.save(tmp_path / "m.flowkit", fk.realnvp(key, dim=2, num_layers=2, width=4, depth=1))
+    path.write_bytes(path.read_bytes()[:-40])
+    line = _eval_error(capsys, ["eval", str(path)])
+    assert "m.flowkit" in line and "truncated" in line
