@@ -192,7 +192,7 @@ def test_bad_size_is_one_line(case, key):
     assert "\n" not in str(info.value)
 
 
-def _eval_error(capsys, argv) -> str:
+def _cli_error(capsys, argv) -> str:
     from flowkit.cli import main
 
     assert main(argv) == 2
@@ -217,7 +217,7 @@ def own_data_run(tmp_path, key):
 
 def test_eval_of_a_run_without_a_test_split_says_how_to_score_a_file(own_data_run, capsys):
     run, _ = own_data_run
-    line = _eval_error(capsys, ["eval", str(run)])
+    line = _cli_error(capsys, ["eval", str(run)])
     assert line.endswith(
         f"mine.npz (the data {run / 'best.flowkit'} was trained on) has no test split; score "
         f"held-out data with: flowkit eval {run} --data FILE (an .npz with x, or x_test)"
@@ -240,5 +240,16 @@ def test_eval_scores_a_file_of_one_split(own_data_run, capsys):
 def test_eval_of_a_truncated_model_file_says_truncated(tmp_path, key, capsys):
     path = fk.save(tmp_path / "m.flowkit", fk.realnvp(key, dim=2, num_layers=2, width=4, depth=1))
     path.write_bytes(path.read_bytes()[:-40])
-    line = _eval_error(capsys, ["eval", str(path)])
+    line = _cli_error(capsys, ["eval", str(path)])
     assert "m.flowkit" in line and "truncated" in line
+
+
+def test_sample_out_onto_a_directory_or_under_a_file_is_one_line(own_data_run, capsys):
+    run, _ = own_data_run
+    line = _cli_error(capsys, ["sample", str(run), "--num", "2", "--out", str(run)])
+    assert line.endswith(f"cannot write {run}: it is a directory; give a file name")
+    blocker = run / "file"
+    blocker.write_text("x")
+    out = blocker / "s.png"
+    line = _cli_error(capsys, ["sample", str(run), "--num", "2", "--out", str(out)])
+    assert line.endswith(f"cannot write {out}: a parent of it is not a directory")
