@@ -115,6 +115,13 @@ def test_hand_built_chain_flow_takes_float32_under_x64(key):
         assert log_p.dtype == np.float64
 
 
+def test_integer_data_are_not_cast_silently(key):
+    flow = fk.realnvp(key, dim=2, num_layers=2, width=4, depth=1)
+    message = r"expected a floating-point array for y; got dtype int32\. Convert"
+    with pytest.raises(TypeError, match=message):
+        flow.log_prob(np.zeros((3, 2), np.int32))
+
+
 @pytest.mark.own_errors
 @pytest.mark.parametrize("sample_shape", [(-1,), -2, (3, -1), (2.0,), "16", (True,)])
 def test_bad_sample_shape_is_one_line(sample_shape, key):

@@ -31,16 +31,19 @@ def model_dtype(model) -> np.dtype | None:
 
 
 def as_dtype(x: ArrayLike, dtype: np.dtype | None) -> Array:
-    """``x`` as an array of ``dtype`` (unchanged when ``dtype`` is None or already its dtype).
+    """Floating-point ``x`` as an array of ``dtype``; anything else as it is.
+
+    Integers and bools are left alone, so the bijector's own message ("expected a
+    floating-point array") still tells a user who passed raw pixels or labels.
 
     Args:
-        x: an array of any shape (floats, integers or bools).
-        dtype: the model's dtype (from :func:`model_dtype`).
+        x: an array of any shape.
+        dtype: the model's dtype (from :func:`model_dtype`), or None to leave ``x`` as it is.
 
     Returns:
-        ``x`` of the same shape, cast to ``dtype``.
+        ``x`` as an array of the same shape, cast to ``dtype`` if it holds floats.
     """
     x = jnp.asarray(x)
-    if dtype is None or x.dtype == dtype:
+    if dtype is None or x.dtype == dtype or not jnp.issubdtype(x.dtype, jnp.floating):
         return x
     return x.astype(dtype)
