@@ -148,7 +148,7 @@ def test_infinite_coordinate_has_log_density_minus_inf(key):
 SIZE_CASES = {
     "MLP width=0": (lambda k: fk.MLP(k, 2, 2, width=0), r"MLP: width must be an int >= 1; got 0"),
     "MLP depth<0": (lambda k: fk.MLP(k, 2, 2, depth=-1), r"MLP: depth must be an int >= 0; got -1"),
-    "MLP in_size=0": (lambda k: fk.MLP(k, 0, 2), r"MLP: in_size must be an int >= 1; got 0"),
+    "MLP in_size<0": (lambda k: fk.MLP(k, -1, 2), r"MLP: in_size must be an int >= 0; got -1"),
     "CausalTransformer heads=0": (
         lambda k: fk.CausalTransformer(k, 4, 2, 2, heads=0),
         r"CausalTransformer: heads must be an int >= 1; got 0",

@@ -30,20 +30,25 @@ def model_dtype(model) -> np.dtype | None:
     return None
 
 
-def as_dtype(x: ArrayLike, dtype: np.dtype | None) -> Array:
-    """Floating-point ``x`` as an array of ``dtype``; anything else as it is.
+# Cast between these only: integers, bools and half precision are left for the layers to
+# refuse with their own messages (raw pixels, labels, bfloat16 are mistakes to name).
+_CAST = {np.dtype(np.float32), np.dtype(np.float64)}
 
-    Integers and bools are left alone, so the bijector's own message ("expected a
-    floating-point array") still tells a user who passed raw pixels or labels.
+
+def as_dtype(x: ArrayLike, dtype: np.dtype | None) -> Array:
+    """float32/float64 ``x`` as an array of ``dtype`` (float32 or float64); else as it is.
+
+    Integers, bools and half precision are left alone, so the layers' own messages
+    ("expected a floating-point array", "use float32") still tell a user what was passed.
 
     Args:
         x: an array of any shape.
         dtype: the model's dtype (from :func:`model_dtype`), or None to leave ``x`` as it is.
 
     Returns:
-        ``x`` as an array of the same shape, cast to ``dtype`` if it holds floats.
+        ``x`` as an array of the same shape, cast to ``dtype`` where the policy says.
     """
     x = jnp.asarray(x)
-    if dtype is None or x.dtype == dtype or not jnp.issubdtype(x.dtype, jnp.floating):
+    if dtype is None or x.dtype == dtype or {x.dtype, dtype} - _CAST:
         return x
     return x.astype(dtype)

@@ -34,8 +34,9 @@ class MLP(eqx.Module):
         cond_size: int | None = None,
         zero_init_output: bool = True,
     ):
-        check_sizes("MLP", 1, in_size=in_size, out_size=out_size, width=width, cond_size=cond_size)
-        check_sizes("MLP", 0, depth=depth)
+        check_sizes("MLP", 1, width=width, cond_size=cond_size)
+        # 0 in or out: a coupling's mask that splits nothing, which the coupling names itself
+        check_sizes("MLP", 0, in_size=in_size, out_size=out_size, depth=depth)
         sizes = [in_size + (cond_size or 0)] + [width] * depth + [out_size]
         keys = jax.random.split(key, len(sizes) - 1)
         layers = [
