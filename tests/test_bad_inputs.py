@@ -122,6 +122,15 @@ def test_integer_data_are_not_cast_silently(key):
         flow.log_prob(np.zeros((3, 2), np.int32))
 
 
+def test_evaluate_and_fit_take_float32_data_under_x64(key):
+    data = np.random.default_rng(1).standard_normal((120, 2)).astype(np.float32)
+    with jax.enable_x64(True):
+        flow = fk.realnvp(key, dim=2, num_layers=2, width=4, depth=1)
+        assert np.isfinite(fk.evaluate(flow, data).mean)
+        fitted, history = fk.fit(key, flow, data, epochs=1, batch_size=40, progress=False)
+        assert fitted.dtype == np.float64 and np.isfinite(history.best_val_loss)
+
+
 @pytest.mark.own_errors
 @pytest.mark.parametrize("sample_shape", [(-1,), -2, (3, -1), (2.0,), "16", (True,)])
 def test_bad_sample_shape_is_one_line(sample_shape, key):
