@@ -269,3 +269,11 @@ def test_sample_out_onto_a_directory_or_under_a_file_is_one_line(own_data_run, c
     out = blocker / "s.png"
     line = _cli_error(capsys, ["sample", str(run), "--num", "2", "--out", str(out)])
     assert line.endswith(f"cannot write {out}: a parent of it is not a directory")
+
+
+def test_flow_dtype_is_the_bijectors_not_the_bases(key):
+    with jax.enable_x64(True):
+        base = fk.standard_normal((2,))  # float64 under x64
+    bijector = fk.Affine(np.zeros(2, np.float32), np.full(2, 0.5, np.float32))
+    flow = fk.Flow(bijector, base)
+    assert flow.dtype == np.float32

@@ -93,13 +93,15 @@ class Flow(eqx.Module):
         return self.bijector.cond_shape
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype | None:
         """The dtype inputs are cast to: that of the bijector's parameters (or the base's).
 
-        Data and conditions of another float dtype (a float32 batch for a float64 model
-        under ``jax_enable_x64``, say) are cast to it before any scan runs.
+        float32/float64 data and conditions (a float32 batch for a float64 model under
+        ``jax_enable_x64``, say) are cast to it before any scan runs. None for a flow
+        without floating-point arrays.
         """
-        return model_dtype(self.bijector) or model_dtype(self.frozen_base)
+        dtype = model_dtype(self.bijector)
+        return model_dtype(self.frozen_base) if dtype is None else dtype
 
     def _condition_batch(self, owner: str, condition) -> tuple[Array | None, Shape]:
         """The condition as an array and its batch dimensions (those before ``cond_shape``)."""
@@ -144,7 +146,9 @@ class Flow(eqx.Module):
         """Log-density of ``x`` of shape ``(*batch, *shape)``; returns shape ``batch``.
 
         A condition of shape ``(*cond_batch, *cond_shape)`` broadcasts against ``x``'s batch
-        dimensions (numpy rules), as in flowjax: one condition for many ``x``, or many."""
+        dimensions (numpy rules), as in flowjax: one condition for many ``x``, or many.
+        float32/float64 ``x`` and conditions are cast to :attr:`dtype`. A row with an
+        infinite coordinate lies outside the support: its log-density is ``-inf``."""
         x = as_dtype(x, self.dtype)
         x_batch = _batch_dims("Flow.log_prob", x, self.shape)
         condition, c_batch = self._condition_batch("Flow.log_prob", condition)
