@@ -10,7 +10,17 @@ import urllib.error
 import numpy as np
 import pytest
 
-from flowkit.data import DATASETS, MIRRORS, DataError, fetch_mnist, load_dataset, read_idx, read_npz
+from flowkit.cli._data import training_data
+from flowkit.data import (
+    DATASETS,
+    MIRRORS,
+    DataError,
+    NoSplitError,
+    fetch_mnist,
+    load_dataset,
+    read_idx,
+    read_npz,
+)
 
 CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D}
 
@@ -162,7 +172,18 @@ NPZ_ERRORS = {
     "no split": (
         dict(x=np.zeros((2, 3), np.uint8)),
         "test",
-        r"no test split: expected the key x_test; found \['x'\]",
+        r"no test split: expected the key x_test; found \['x'\] \(training data only\)",
+    ),
+    "ambiguous": (
+        dict(x=np.zeros((2, 3)), data=np.zeros((2, 3))),
+        "train",
+        r"ambiguous train data: the file holds x and data; keep one\. Accepted keys: x_train/",
+    ),
+    "unknown keys": (
+        dict(features=np.zeros((2, 3))),
+        "train",
+        r"no train split: found the keys \['features'\]; accepted keys: x_train/y_train and "
+        r"x_test/y_test, or for training data only x/y, data or images/labels\.",
     ),
     "strings": (
         dict(x=np.array(["a", "b"])),
@@ -191,6 +212,32 @@ NPZ_ERRORS = {
         r"wrong shape: y must hold one integer label per example, shape \(3,\)",
     ),
 }
+
+
+def test_npz_of_training_data_only_under_common_key_names(tmp_path):
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, (7, 4, 4), dtype=np.uint8)
+    np.savez(tmp_path / "images.npz", images=images, labels=np.arange(7))
+    found = load_dataset(tmp_path / "images.npz")
+    assert found.event_shape == (4, 4, 1) and found.num_levels == 256
+    np.testing.assert_array_equal(found.labels, np.arange(7))
+    np.testing.assert_array_equal(found.x[..., 0], images)
+    points = rng.standard_normal((9, 3))
+    np.savez(tmp_path / "data.npz", data=points)
+    np.testing.assert_allclose(load_dataset(tmp_path / "data.npz").x, points.astype(np.float32))
+    np.savez(tmp_path / "x.npz", x=points, y=np.zeros(9, np.int64))
+    assert load_dataset(tmp_path / "x.npz").labels.tolist() == [0] * 9
+    with pytest.raises(NoSplitError, match=r"data\.npz: no test split: expected the key x_test"):
+        load_dataset(tmp_path / "data.npz", "test")
+
+
+def test_cli_training_data_without_a_test_split(tmp_path, key):
+    points = np.random.default_rng(6).standard_normal((50, 3)).astype(np.float32)
+    np.savez(tmp_path / "mine.npz", x_train=points)
+    data = training_data(str(tmp_path / "mine.npz"), lambda shape: shape, 0.2, key)
+    assert data.test is None and (len(data.train), len(data.val)) == (40, 10)
+    rows = np.concatenate([data.train.x, data.val.x])
+    np.testing.assert_array_equal(np.sort(rows, axis=0), np.sort(points, axis=0))
 
 
 @pytest.mark.parametrize("case", NPZ_ERRORS)

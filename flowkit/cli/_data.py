@@ -7,7 +7,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from flowkit.data import ArrayDataset, load_dataset
+from flowkit.data import ArrayDataset, NoSplitError, load_dataset
 
 from ._errors import UserError
 
@@ -34,11 +34,16 @@ def subset(data: ArrayDataset, rows: np.ndarray, name: str) -> ArrayDataset:
 
 @dataclasses.dataclass(frozen=True)
 class TrainingData:
-    """The training, validation and test splits of a data set, shaped for a model."""
+    """The training, validation and test splits of a data set, shaped for a model.
+
+    ``test`` is None for a file of training data only (an ``.npz`` with ``x``, ``data`` or
+    ``images``): the run then has no test score, and ``flowkit eval RUN --data FILE`` scores
+    held-out data later.
+    """
 
     train: ArrayDataset
     val: ArrayDataset | None
-    test: ArrayDataset
+    test: ArrayDataset | None
     data_shape: tuple[int, ...]  # one example as the data set stores it, e.g. (8, 8, 1)
 
 
@@ -49,11 +54,14 @@ def training_data(
     key: jax.Array,
 ) -> TrainingData:
     """``name``'s train split less a seeded validation share, and its test split (for a
-    single-file data set, the test split is the file itself), shaped for the model that
-    ``model_shape_for(data event shape)`` names."""
+    single IDX file, the test split is the file itself; for an ``.npz`` of training data
+    only, None), shaped for the model that ``model_shape_for(data event shape)`` names."""
     full = load_dataset(name, "train")
     model_shape = model_shape_for(full.event_shape)
-    test = load_dataset(name, "test")
+    try:
+        test = load_dataset(name, "test")
+    except NoSplitError:
+        test = None
     if not 0.0 <= val_fraction < 1.0:
         raise UserError(f"--val-fraction must be in [0, 1); got {val_fraction}")
     from flowkit.fitting import validation_split
@@ -66,4 +74,5 @@ def training_data(
     val = None
     if len(val_rows):
         val = shaped_for(subset(full, val_rows, f"{name} (validation)"), model_shape)
-    return TrainingData(train, val, shaped_for(test, model_shape), full.event_shape)
+    test = None if test is None else shaped_for(test, model_shape)
+    return TrainingData(train, val, test, full.event_shape)

@@ -5,7 +5,7 @@ import json
 import sys
 
 import flowkit as fk
-from flowkit.data import load_dataset
+from flowkit.data import ArrayDataset, NoSplitError, load_dataset
 
 from ._data import shaped_for
 from ._errors import UserError
@@ -23,7 +23,10 @@ def add_eval_parser(commands) -> None:
     )
     add_model_arguments(parser)
     parser.add_argument(
-        "--data", default=None, help="data set name or path (default: the run's data)"
+        "--data",
+        default=None,
+        help="data set name or path to score (default: the run's data); a file of one split "
+        "(an .npz with x, data or images) is scored whole",
     )
     parser.add_argument("--split", default="test", choices=("train", "test"))
     parser.add_argument("--draws", type=int, default=1, help="dequantization draws (images)")
@@ -32,27 +35,46 @@ def add_eval_parser(commands) -> None:
     parser.set_defaults(run=run_eval)
 
 
-def run_eval(args: argparse.Namespace) -> None:
-    file, info = model_file(args.path, args.which)
+def _data_to_score(args: argparse.Namespace, file, info: dict) -> tuple[ArrayDataset, str]:
+    """The data ``flowkit eval`` scores and the split it came from: ``--data`` (a file of
+    training data only is scored whole), else the split of the data set the run recorded."""
     name = args.data or info.get("data")
     if name is None:
         raise UserError(f"{file} does not record its data set; pass --data NAME|PATH")
+    try:
+        return load_dataset(name, args.split), args.split
+    except NoSplitError:
+        if args.data is None:
+            raise UserError(
+                f"{name} (the data {file} was trained on) has no {args.split} split; score "
+                f"held-out data with: flowkit eval {args.path} --data FILE (an .npz with x, "
+                "or x_test)"
+            ) from None
+        if args.split != "test":
+            raise
+    return load_dataset(name, "train"), "train"  # a file of one split, given to be scored
+
+
+def run_eval(args: argparse.Namespace) -> None:
+    file, info = model_file(args.path, args.which)
+    flow = fk.load(file)  # first: a damaged file reports its own problem
     if args.draws < 1:
         raise UserError(f"--draws must be >= 1; got {args.draws}")
-    flow = fk.load(file)
-    data = shaped_for(load_dataset(name, args.split), tuple(flow.shape))
+    raw, split = _data_to_score(args, file, info)
+    name = args.data or info.get("data")
+    data = shaped_for(raw, tuple(flow.shape))
     if data.num_levels is None and args.draws > 1:
         raise UserError(f"--draws {args.draws} needs pixel data to dequantize; {name} is not")
     result = fk.evaluate(flow, data, seed=args.seed, num_draws=args.draws)
     if args.json:
         print(
             json.dumps(
-                {"model": str(file), "data": str(name), "split": args.split, **result.to_dict()},
+                {"model": str(file), "data": str(name), "split": split, **result.to_dict()},
                 indent=2,
             )
         )
         return
-    print(f"{file} on {name} ({args.split}, {result.num_examples} examples):")
+    print(f"{file} on {name} ({split}, {result.num_examples} examples):")
     print(f"  {result.metric}: {result.mean:.4f} +/- {result.stderr:.4f} (mean +/- s.e.)")
     print(f"  median {result.median:.4f}, 1% {result.p01:.4f}, 99% {result.p99:.4f}")
     print(f"  worst examples: {[int(i) for i in result.worst]}")

@@ -7,6 +7,7 @@ from pathlib import Path
 import jax
 
 import flowkit as fk
+from flowkit.io._write import WriteError, check_writable_target, describe
 
 from ._errors import UserError
 from ._figures import samples_figure
@@ -36,6 +37,18 @@ def add_sample_parser(commands) -> None:
     parser.set_defaults(run=run_sample)
 
 
+def _check_out(out: Path) -> None:
+    """Make ``out``'s folder; a :class:`UserError` (one line) when a figure cannot go there."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        check_writable_target(out)
+    except WriteError as error:
+        raise UserError(str(error)) from None
+    except OSError as error:  # mkdir: a parent is a file, permission, ...
+        cause = "a parent of it is not a directory" if isinstance(error, FileExistsError) else None
+        raise UserError(f"cannot write {out}: {cause or describe(error)}") from None
+
+
 def run_sample(args: argparse.Namespace) -> None:
     if args.num < 1 or args.temperature <= 0:
         raise UserError(
@@ -45,7 +58,7 @@ def run_sample(args: argparse.Namespace) -> None:
     flow = fk.load(file)
     folder = args.path if args.path.is_dir() else file.parent
     out = args.out or folder / f"samples-T{args.temperature:g}.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _check_out(out)
     key = jax.random.key(args.seed)
     written = samples_figure(out, flow, key, info, num=args.num, temperature=args.temperature)
     print(f"wrote {written} ({args.num} samples of {file})", file=sys.stderr)

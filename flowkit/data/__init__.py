@@ -18,6 +18,7 @@ from ._load import default_data_dir as default_data_dir
 from ._load import load_dataset as load_dataset
 from ._mnist import MIRRORS as MIRRORS
 from ._mnist import fetch_mnist as fetch_mnist
+from ._npz import NoSplitError as NoSplitError
 from ._npz import read_npz as read_npz
 from ._toys import TOY_DATASETS as TOY_DATASETS
 from ._toys import checkerboard as checkerboard

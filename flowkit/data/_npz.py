@@ -1,8 +1,10 @@
 """``.npz`` files: arrays saved with ``numpy.savez``.
 
-Keys (the Keras ``mnist.npz`` convention): ``x_train``/``y_train`` and ``x_test``/``y_test``;
-a file with a single ``x`` (and optional ``y``) is a training split. Optional ``num_levels``
-(a scalar) declares how many levels integer data has (default 256).
+Keys (the Keras ``mnist.npz`` convention): ``x_train``/``y_train`` and ``x_test``/``y_test``.
+A file holding only training data may instead use one of ``x`` (labels ``y``), ``data`` or
+``images`` (labels ``labels`` or ``y``); it has no test split (:class:`NoSplitError`). Two of
+these training keys in one file are ambiguous and refused. Optional ``num_levels`` (a scalar)
+declares how many levels integer data has (default 256).
 
 - Integer ``x`` is discrete data (pixels) in ``0..num_levels-1``: ``(n, H, W)`` images gain a
   channel axis, ``(n, H, W, C)`` with C in 1..4 and flat ``(n, D)`` stay as they are.
@@ -18,14 +20,44 @@ import numpy as np
 from ._dataset import ArrayDataset
 from ._errors import DataError
 
+# The data keys of each split, and the label keys that go with each data key.
+DATA_KEYS = {"train": ("x_train", "x", "data", "images"), "test": ("x_test",)}
+LABEL_KEYS = {
+    "x_train": ("y_train",),
+    "x_test": ("y_test",),
+    "x": ("y",),
+    "data": ("labels", "y"),
+    "images": ("labels", "y"),
+}
+_ACCEPTED = (
+    "x_train/y_train and x_test/y_test, or for training data only x/y, data or images/labels"
+)
 
-def _keys_for(path: Path, split: str, keys: list[str]) -> tuple[str, str]:
-    if f"x_{split}" in keys:
-        return f"x_{split}", f"y_{split}"
-    if split == "train" and "x" in keys:
-        return "x", "y"
-    wanted = f"x_{split}" + (" or x" if split == "train" else "")
-    raise DataError(path, f"no {split} split: expected the key {wanted}; found {keys}.")
+
+class NoSplitError(DataError):
+    """The file holds no data for the split asked for (a test split, most often): a file of
+    training data only. Callers that can do without the split catch it."""
+
+
+def _keys_for(path: Path, split: str, keys: list[str]) -> tuple[str, str | None]:
+    found = [k for k in DATA_KEYS[split] if k in keys]
+    if len(found) > 1:
+        raise DataError(
+            path,
+            f"ambiguous {split} data: the file holds {' and '.join(found)}; keep one. "
+            f"Accepted keys: {_ACCEPTED}.",
+        )
+    if not found:
+        if split == "test" and any(k in keys for k in DATA_KEYS["train"]):
+            raise NoSplitError(
+                path,
+                f"no test split: expected the key x_test; found {keys} (training data only).",
+            )
+        raise NoSplitError(
+            path, f"no {split} split: found the keys {keys}; accepted keys: {_ACCEPTED}."
+        )
+    labels = [k for k in LABEL_KEYS[found[0]] if k in keys]
+    return found[0], labels[0] if labels else None
 
 
 def _as_pixels(path: Path, x: np.ndarray, num_levels: int) -> np.ndarray:
@@ -61,7 +93,7 @@ def read_npz(path: str | os.PathLike, split: str = "train") -> ArrayDataset:
             keys = sorted(arrays.files)
             x_key, y_key = _keys_for(path, split, keys)
             x = arrays[x_key]
-            y = arrays[y_key] if y_key in keys else None
+            y = arrays[y_key] if y_key is not None else None
             num_levels = int(arrays["num_levels"]) if "num_levels" in keys else 256
     except DataError:
         raise

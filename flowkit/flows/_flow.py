@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._typing import Array, ArrayLike, Float, PRNGKeyArray, Shape
 from ..bijectors._base import AbstractBijector
 from ..bijectors._batch_norm import BATCH_AXIS
 from ..bijectors._memory import apply_to_batch
+from ._dtype import as_dtype, model_dtype
 from ._frozen_base import FrozenBase
 
 if TYPE_CHECKING:  # distrax (and TensorFlow Probability) is slow to import
@@ -28,6 +30,23 @@ def _batch_dims(owner: str, x: Array, shape: Shape) -> tuple[int, ...]:
             f"whose trailing dimensions are the event shape {tuple(shape)}; got shape {x.shape}."
         )
     return tuple(x.shape[: x.ndim - n])
+
+
+def _sample_shape(owner: str, sample_shape) -> tuple[int, ...]:
+    """``sample_shape`` as a tuple of non-negative ints (an int ``n`` means ``(n,)``)."""
+    shape = (sample_shape,) if isinstance(sample_shape, int | np.integer) else sample_shape
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        shape = None
+    if shape is None or not all(
+        isinstance(d, int | np.integer) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise ValueError(
+            f"{owner}: sample_shape must be an int >= 0 or a tuple of ints >= 0, e.g. (16,); "
+            f"got {sample_shape!r}."
+        )
+    return tuple(int(d) for d in shape)
 
 
 class Flow(eqx.Module):
@@ -73,6 +92,17 @@ class Flow(eqx.Module):
         """The shape of one condition (None for an unconditional flow)."""
         return self.bijector.cond_shape
 
+    @property
+    def dtype(self) -> np.dtype | None:
+        """The dtype inputs are cast to: that of the bijector's parameters (or the base's).
+
+        float32/float64 data and conditions (a float32 batch for a float64 model under
+        ``jax_enable_x64``, say) are cast to it before any scan runs. None for a flow
+        without floating-point arrays.
+        """
+        dtype = model_dtype(self.bijector)
+        return model_dtype(self.frozen_base) if dtype is None else dtype
+
     def _condition_batch(self, owner: str, condition) -> tuple[Array | None, Shape]:
         """The condition as an array and its batch dimensions (those before ``cond_shape``)."""
         if self.cond_shape is None:
@@ -84,7 +114,7 @@ class Flow(eqx.Module):
                 f"{owner}: this flow is conditional; pass condition= of shape "
                 f"{self.cond_shape} (or with leading batch dimensions)."
             )
-        condition = jnp.asarray(condition)
+        condition = as_dtype(condition, self.dtype)
         n = len(self.cond_shape)
         if condition.ndim < n or tuple(condition.shape[condition.ndim - n :]) != self.cond_shape:
             dims = ", ".join(map(str, self.cond_shape))
@@ -116,8 +146,10 @@ class Flow(eqx.Module):
         """Log-density of ``x`` of shape ``(*batch, *shape)``; returns shape ``batch``.
 
         A condition of shape ``(*cond_batch, *cond_shape)`` broadcasts against ``x``'s batch
-        dimensions (numpy rules), as in flowjax: one condition for many ``x``, or many."""
-        x = jnp.asarray(x)
+        dimensions (numpy rules), as in flowjax: one condition for many ``x``, or many.
+        float32/float64 ``x`` and conditions are cast to :attr:`dtype`. A row with an
+        infinite coordinate lies outside the support: its log-density is ``-inf``."""
+        x = as_dtype(x, self.dtype)
         x_batch = _batch_dims("Flow.log_prob", x, self.shape)
         condition, c_batch = self._condition_batch("Flow.log_prob", condition)
         batch = self._broadcast("Flow.log_prob", [x_batch, c_batch])
@@ -130,7 +162,12 @@ class Flow(eqx.Module):
             z, log_det = apply_to_batch(self.bijector, "inverse_and_log_det", xs, cs)
             return jax.vmap(base.log_prob)(z) + log_det
 
-        return self._map_batch(batched, batch, x, condition, batched=True)
+        log_p = self._map_batch(batched, batch, x, condition, batched=True)
+        # A point with an infinite coordinate lies outside the support: its log-density is
+        # -inf (the bijector would turn inf - inf into NaN). NaN entries stay NaN (unknown).
+        event_axes = tuple(range(len(batch), x.ndim))
+        outside = jnp.any(jnp.isinf(x), axis=event_axes) & ~jnp.any(jnp.isnan(x), axis=event_axes)
+        return jnp.where(outside, -jnp.inf, log_p)
 
     def sample_and_log_prob(
         self,
@@ -147,7 +184,7 @@ class Flow(eqx.Module):
         base around its mean (for a normal base: its standard deviation), as in Glow; the
         returned log-density is that of the tempered model.
         """
-        sample_shape = (sample_shape,) if isinstance(sample_shape, int) else tuple(sample_shape)
+        sample_shape = _sample_shape("Flow.sample", sample_shape)
         condition, c_batch = self._condition_batch("Flow.sample", condition)
         batch = sample_shape + c_batch
         if condition is not None:

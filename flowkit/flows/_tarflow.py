@@ -23,6 +23,7 @@ from ..bijectors._patchify import Patchify
 from ..bijectors._stack import Stack
 from ..bijectors._transformer_autoregressive import TransformerAutoregressive
 from ._bases import standard_normal
+from ._factory_args import as_cond_shape
 from ._flow import Flow
 
 
@@ -50,7 +51,7 @@ def tarflow(
     layers_per_block: int = 2,
     width: int = 64,
     heads: int = 4,
-    cond_shape: Shape | None = None,
+    cond_shape: int | Shape | None = None,
     kv_cache: bool = True,
     log_scale_bound: float = 2.0,
     guidance: float = 0.0,
@@ -60,16 +61,17 @@ def tarflow(
     ``layers_per_block`` layers, ``width`` features, ``heads`` heads) alternating direction,
     then the patches back into an image; a standard normal base of ``image_shape``.
 
-    ``cond_shape``: a condition (e.g. a one-hot class) embedded into every token of every
-    block. ``log_scale_bound``: each block's initial tanh bound on its log-scales
-    (learnable; the blocks together must reach the scale of the data). ``kv_cache=False``
-    samples by recomputing each prefix (a slow reference). ``guidance``: every block's
-    classifier-free guidance weight when sampling (needs ``cond_shape``; see
+    ``cond_shape``: a condition (e.g. a one-hot class; an int ``k`` means ``(k,)``) embedded
+    into every token of every block. ``log_scale_bound``: each block's initial tanh bound on
+    its log-scales (learnable; the blocks together must reach the scale of the data).
+    ``kv_cache=False`` samples by recomputing each prefix (a slow reference). ``guidance``:
+    every block's classifier-free guidance weight when sampling (needs ``cond_shape``; see
     :func:`with_guidance`). Fresh flows are the identity.
     Train on noisy data (:func:`add_noise`) and clean samples with :func:`denoise`, as the
     paper does; with uniformly dequantized pixels the plain likelihood gives bits/dim.
     """
     image_shape = tuple(image_shape)
+    cond_shape = as_cond_shape("tarflow", cond_shape)
     patchify = Patchify(image_shape, patch_size)
     if num_blocks < 1:
         raise ValueError(f"tarflow: num_blocks must be >= 1; got {num_blocks}.")

@@ -78,7 +78,7 @@ def check_writable_target(path: str | os.PathLike) -> Path:
     return path
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
     """Write ``path`` through ``write(file)``: all of it or nothing.
 
     The bytes go to a temporary file beside ``path``, are flushed to disk, then renamed over

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from .._typing import Array, Float, PRNGKeyArray
+from ._sizes import check_sizes
 
 
 class MLP(eqx.Module):
@@ -33,6 +34,9 @@ class MLP(eqx.Module):
         cond_size: int | None = None,
         zero_init_output: bool = True,
     ):
+        check_sizes("MLP", 1, width=width, cond_size=cond_size)
+        # 0 in or out: a coupling's mask that splits nothing, which the coupling names itself
+        check_sizes("MLP", 0, in_size=in_size, out_size=out_size, depth=depth)
         sizes = [in_size + (cond_size or 0)] + [width] * depth + [out_size]
         keys = jax.random.split(key, len(sizes) - 1)
         layers = [

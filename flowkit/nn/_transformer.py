@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from .._typing import Array, Float, Int, PRNGKeyArray
+from ._sizes import check_sizes
 
 
 def layer_norm(x: Float[Array, "... w"], weight, bias, eps: float = 1e-5) -> Float[Array, "... w"]:
@@ -144,15 +145,15 @@ class CausalTransformer(eqx.Module):
         mlp_ratio: int = 4,
         causal: bool = True,
     ):
+        check_sizes(
+            "CausalTransformer", 1, seq_len=seq_len, in_features=in_features,
+            out_features=out_features, width=width, depth=depth, heads=heads,
+            cond_size=cond_size, mlp_ratio=mlp_ratio,
+        )  # fmt: skip
         if width % heads:
             raise ValueError(
                 f"CausalTransformer: width must be divisible by heads; got width={width}, "
                 f"heads={heads}. E.g. width={heads * max(1, width // heads)}."
-            )
-        if min(seq_len, in_features, out_features, depth) < 1:
-            raise ValueError(
-                f"CausalTransformer: seq_len, in_features, out_features and depth must be >= 1; "
-                f"got {seq_len}, {in_features}, {out_features}, {depth}."
             )
         k_embed, k_pos, k_cond, k_blocks, k_head = jax.random.split(key, 5)
         self.embed = eqx.nn.Linear(in_features, width, key=k_embed)
