@@ -12,7 +12,7 @@ compile time against depth 4-32. Writes bench.json, bench.md and bench.png.
 import argparse
 from pathlib import Path
 
-from flowkit._bench import full_config, quick_config, run_bench
+from suite import full_config, quick_config, run_bench  # benchmarks/suite, beside this file
 
 
 def main() -> None:

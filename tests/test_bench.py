@@ -3,9 +3,10 @@ outputs. Timings are not asserted (they are the suite's job, not the tests')."""
 
 import json
 
-from flowkit._bench import smoke_config
-from flowkit._bench._peer_cases import has_module
-from flowkit._bench._report import OPS, targets
+from benchmarks.suite import smoke_config
+from benchmarks.suite._peer_cases import has_module
+from benchmarks.suite._report import OPS, targets
+from flowkit.cli import _bench as bench_cli
 from flowkit.cli import main
 
 
@@ -50,6 +51,15 @@ def test_bench_rejects_a_file_as_out(tmp_path, capsys):
     assert f"flowkit bench: error: --out must be a folder; {path} is a file" in (
         capsys.readouterr().err
     )
+
+
+def test_bench_without_a_checkout_says_what_to_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench_cli, "CHECKOUT", tmp_path)  # as in a wheel: no benchmarks/
+    assert main(["bench", "--smoke"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"flowkit bench: error: the benchmark suite is not installed (no {tmp_path}" in err
+    assert 'pip install -e ".[bench]"' in err
 
 
 def test_bench_rejects_zero_repeats(capsys):

@@ -1,6 +1,5 @@
 """The README's code runs as written, and its set-up commands are the ones CI uses."""
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -8,11 +7,13 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from ._markdown import code_blocks
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def _blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README.read_text(), flags=re.S)
+    return code_blocks(README, language)
 
 
 def test_readme_example_fits_saves_and_samples_in_a_fresh_process(tmp_path, monkeypatch):

@@ -1,9 +1,14 @@
 """``flowkit bench``: time every flow, compare with flowjax and distrax, print the table."""
 
 import argparse
+import importlib
+import sys
 from pathlib import Path
 
 from ._errors import UserError
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+"""The repository holding this flowkit (its ``benchmarks/suite`` is the suite), if any."""
 
 
 def add_bench_parser(commands) -> None:
@@ -40,21 +45,43 @@ def add_bench_parser(commands) -> None:
 def run_bench_command(args: argparse.Namespace) -> None:
     import dataclasses
 
-    from .._bench import full_config, quick_config, run_bench, smoke_config
-
     if args.repeats is not None and args.repeats < 1:
         raise UserError(f"--repeats must be >= 1; got {args.repeats}")
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise UserError(f"--out must be a folder; {args.out} is a file")
-    config = smoke_config() if args.smoke else full_config() if args.full else quick_config()
+    suite = _load_suite()
+    config = (
+        suite.smoke_config()
+        if args.smoke
+        else suite.full_config()
+        if args.full
+        else suite.quick_config()
+    )
     if args.repeats is not None:
         config = dataclasses.replace(config, repeats=args.repeats)
-    run_bench(
+    suite.run_bench(
         config=config,
         out_dir=args.out,
         peers=not args.no_peers,
         log=None if args.quiet else _log,
     )
+
+
+def _load_suite():
+    """``benchmarks.suite`` from the checkout this flowkit runs from.
+
+    Raises:
+        UserError: if flowkit runs from an installed wheel, which leaves the suite out.
+    """
+    where = CHECKOUT / "benchmarks" / "suite"
+    if not (where / "__init__.py").is_file():
+        raise UserError(
+            f"the benchmark suite is not installed (no {where}): it lives in the repository; "
+            'clone it, run pip install -e ".[bench]" there and run flowkit bench again.'
+        )
+    if str(CHECKOUT) not in sys.path:
+        sys.path.insert(0, str(CHECKOUT))
+    return importlib.import_module("benchmarks.suite")
 
 
 def _log(line: str) -> None:

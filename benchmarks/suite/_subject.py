@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..train._optimizer import optimizer_update
+from flowkit.train import optimizer_update
 
 
 @dataclasses.dataclass
