@@ -53,7 +53,7 @@ def _run(kind, flow, batches, optimizer):
     losses, compiles = [], []
     for i, batch in enumerate(batches):
         if kind == "pmap":
-            batch = train.split_for_devices(batch)
+            batch = train.reshape_for_pmap(batch)
         with count_compiles() as seen:
             model, opt_state, metrics = step(
                 model, opt_state, step.put_batch(batch), jax.random.fold_in(jax.random.key(7), i)
@@ -93,7 +93,7 @@ def test_one_device_pmap_and_sharded_steps_agree_and_compile_once(setup, results
     for a, b in zip(_arrays(flow.frozen_base), _arrays(model.frozen_base), strict=True):
         np.testing.assert_array_equal(a, b)
     # the EMA (decay 0.5) lies between the start and the current parameters
-    average = train.ema_params(model, opt_state)
+    average = train.ema_model(model, opt_state)
     trained, start = eqx.filter(model, eqx.is_inexact_array), eqx.filter(flow, eqx.is_inexact_array)
     for e, m, s in zip(
         _arrays(eqx.filter(average, eqx.is_inexact_array)),
@@ -145,7 +145,7 @@ def test_batch_forms_and_layout_errors(setup):
     ):
         train.make_pmap_step(optimizer).put_batch(x)
     with pytest.raises(ValueError, match=r"a batch of 12 does not split over 8 devices"):
-        train.split_for_devices(x[:12])
+        train.reshape_for_pmap(x[:12])
     with pytest.raises(ValueError, match=r"batch of 12 rows does not split over its 8"):
         train.make_sharded_step(optimizer).put_batch(x[:12])
 
@@ -161,7 +161,7 @@ def test_default_optimizer_schedule():
     with pytest.raises(ValueError, match=r"decay must be in \(0, 1\); got 1.5"):
         train.default_optimizer(10, ema_decay=1.5)
     with pytest.raises(ValueError, match=r"holds no parameter average"):
-        train.ema_params({"w": 0}, optimizer.init({"w": np.zeros(3, np.float32)}))
+        train.ema_model({"w": 0}, optimizer.init({"w": np.zeros(3, np.float32)}))
 
 
 def test_make_step_clips_a_huge_gradient_to_the_configured_norm():
