@@ -158,14 +158,14 @@ def _end_epoch(loop: _Loop, state: LoopState, epoch: int, steps: int) -> None:
     history.train_loss.append(float(np.mean(losses)) if losses else math.nan)
     history.skipped_steps += state.epoch_skipped
     history.steps = state.step
-    _summarise_skips(loop, state, epoch, steps)
     first = next((v for v in history.step_loss if math.isfinite(v)), None)
     reason = divergence(epoch, losses, state.epoch_skipped, steps, first)
-    if reason is not None:
+    if reason is not None:  # the one line of a diverged run (no skip summary before it)
         raise DivergenceError(
             f"{reason}; training stopped with the best model and last good checkpoint "
             f"(step {state.saved_step}) kept: lower the learning rate or check the data."
         )
+    _summarise_skips(loop, state, epoch, steps)
     host_model, host_opt = loop.step.get_state((state.model, state.opt_state))
     last = device_copy(host_model)
     candidate = device_copy(loop.select(last, host_opt))

@@ -98,6 +98,8 @@ class RunDir:
         if jax.process_index() == 0:
             if self.overwrite:
                 self._clear(held)
+            for leftover in self.path.glob(".*.tmp") if self.path.is_dir() else ():
+                leftover.unlink(missing_ok=True)  # a killed atomic write's temporary file
             try:
                 self.path.mkdir(parents=True, exist_ok=True)
             except OSError as e:
