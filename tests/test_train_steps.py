@@ -48,7 +48,7 @@ def setup():
 
 def _run(kind, flow, batches, optimizer):
     make = {"jit": train.make_step, "pmap": train.make_pmap_step}.get(kind, train.make_sharded_step)
-    step = make(optimizer, train.bits_per_dim_loss(num_levels=NUM_LEVELS))
+    step = make(optimizer, train.BitsPerDim(num_levels=NUM_LEVELS))
     model, opt_state = step.put_state((flow, train.init_opt_state(optimizer, flow)))
     losses, compiles = [], []
     for i, batch in enumerate(batches):
@@ -202,8 +202,8 @@ def test_bits_per_dim_loss_matches_the_formula(setup):
     flow = setup[0]
     x = np.random.default_rng(2).uniform(size=(5, 6)).astype(np.float32)
     keys = jax.random.split(jax.random.key(0), 5)
-    out = train.bits_per_dim_loss()(flow, x, None, keys)
+    out = train.BitsPerDim()(flow, x, None, keys)
     nll = -np.asarray(flow.log_prob(x))
     np.testing.assert_allclose(out["nll"], nll, rtol=1e-6)
     np.testing.assert_allclose(out["bpd"], (nll + 6 * np.log(256)) / (6 * np.log(2)), rtol=1e-5)
-    np.testing.assert_allclose(train.nll_loss(flow, x, None, keys)["loss"], nll, rtol=1e-6)
+    np.testing.assert_allclose(train.NLL()(flow, x, None, keys)["loss"], nll, rtol=1e-6)

@@ -22,12 +22,9 @@ from ._loss_objects import NLL as NLL
 from ._loss_objects import AbstractLoss as AbstractLoss
 from ._loss_objects import BitsPerDim as BitsPerDim
 from ._losses import Loss as Loss
-from ._losses import bits_per_dim_loss as bits_per_dim_loss
-from ._losses import nll_loss as nll_loss
 from ._losses import split_batch as split_batch
 from ._metrics_log import MetricsLog as MetricsLog
 from ._metrics_log import read_metrics as read_metrics
-from ._noise import noise_augmented_loss as noise_augmented_loss
 from ._nonfinite import DivergenceError as DivergenceError
 from ._nonfinite import NonFiniteError as NonFiniteError
 from ._optimizer import default_optimizer as default_optimizer
@@ -59,10 +56,9 @@ __all__ = [
     "DivergenceError", "Evaluation", "FitHistory", "Loss", "MetricsLog", "NLL",
     "NonFiniteError", "ON_NONFINITE", "OnNonFinite", "PARALLEL_MODES", "Parallel",
     "ParallelMode", "RunDir", "RunDirError", "Stopping", "TrainResult", "TrainStep",
-    "bits_per_dim_loss", "data_mesh", "default_optimizer", "elbo", "ema", "ema_model",
-    "evaluate", "fit", "fit_variational", "init_opt_state", "learning_rate_schedule",
-    "make_pmap_step", "make_sharded_step", "make_step", "nll_loss", "noise_augmented_loss",
-    "optimizer_update", "read_metrics", "replicate", "reshape_for_pmap", "scores",
-    "split_batch", "summarize", "to_host", "trainable_filter", "unreplicate",
-    "update_on_batch", "validation_split",
+    "data_mesh", "default_optimizer", "elbo", "ema", "ema_model", "evaluate", "fit",
+    "fit_variational", "init_opt_state", "learning_rate_schedule", "make_pmap_step",
+    "make_sharded_step", "make_step", "optimizer_update", "read_metrics", "replicate",
+    "reshape_for_pmap", "scores", "split_batch", "summarize", "to_host", "trainable_filter",
+    "unreplicate", "update_on_batch", "validation_split",
 ]  # fmt: skip

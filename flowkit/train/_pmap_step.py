@@ -12,7 +12,8 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ..flows._frozen_base import trainable_filter
-from ._losses import Loss, nll_loss, split_batch
+from ._loss_objects import DEFAULT_LOSS
+from ._losses import Loss, split_batch
 from ._memory import memory_loss
 from ._train_step import TrainStep
 from ._update import update_on_batch
@@ -73,7 +74,7 @@ def _check_layout(batch):
 
 def make_pmap_step(
     optimizer: optax.GradientTransformation,
-    loss: Loss = nll_loss,
+    loss: Loss = DEFAULT_LOSS,
     *,
     filter_spec: Callable = trainable_filter,
     memory: str = "standard",
