@@ -85,16 +85,18 @@ def _restore(run: RunDir, checkpointer, model, opt_state, iterator, select, spe:
     return state
 
 
-def start(run, model, opt_state, iterator, select, validate, metric: str, spe: int) -> LoopState:
+def start(
+    run: RunDir | None, model, opt_state, iterator, select, validate, metric: str, spe: int
+) -> LoopState:
     """The state a run starts from: the latest checkpoint of ``run`` when resuming (the one
     restore path of flowkit), else the given model with its initial validation score."""
-    checkpointer = None
-    if run is not None:
-        from ._checkpoint import Checkpointer  # orbax: imported only when checkpointing
+    if run is None:
+        return _fresh(model, opt_state, select, validate, metric)
+    from ._checkpoint import Checkpointer  # orbax: imported only when checkpointing
 
-        run.open()
-        checkpointer = Checkpointer(run.checkpoints, max_to_keep=2)
-    if checkpointer is not None and run.resume and checkpointer.latest_step() is not None:
+    run.open()
+    checkpointer = Checkpointer(run.checkpoints, max_to_keep=2)
+    if run.resume and checkpointer.latest_step() is not None:
         state = _restore(run, checkpointer, model, opt_state, iterator, select, spe)
     else:
         state = _fresh(model, opt_state, select, validate, metric)
