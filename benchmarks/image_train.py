@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 
 import flowkit as fk
 from flowkit.train import (
-    bits_per_dim_loss,
+    BitsPerDim,
     default_optimizer,
     init_opt_state,
     make_step,
@@ -55,7 +55,7 @@ def _flowkit_factory(model: str, depth: int, width: int, unroll, peer_like: bool
 def time_flowkit(flow: fk.Flow, pixels: np.ndarray, repeats: int) -> dict:
     """Compile seconds and images/s of ``make_step`` (what ``fk.fit`` runs) on ``pixels``."""
     optimizer = default_optimizer(10_000)
-    step = make_step(optimizer, bits_per_dim_loss(num_levels=256))
+    step = make_step(optimizer, BitsPerDim(num_levels=256))
     state = init_opt_state(optimizer, flow)
     key = jax.random.key(1)
     start = time.perf_counter()

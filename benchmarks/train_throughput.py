@@ -39,7 +39,7 @@ def main() -> None:
     pixels = pixels.astype(np.int32)  # (1797, 64), values 0..16
     flow = fk.realnvp(jax.random.key(0), dim=64, num_layers=args.layers, width=args.width)
     optimizer = train.default_optimizer(10_000)
-    loss = train.bits_per_dim_loss(num_levels=17)
+    loss = train.BitsPerDim(num_levels=17)
     n = jax.local_device_count()
     print(
         f"{jax.device_count()} {jax.devices()[0].platform} devices, global batch "

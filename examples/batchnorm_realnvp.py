@@ -53,11 +53,10 @@ def main(argv=None) -> dict:
         flow,
         train,  # 17-level pixels, dequantized every step
         optimizer=optax.adam(5e-4),
-        max_steps=config["steps"],
-        epochs=10**6,  # the step budget ends the run
-        patience=10**6,
+        # the step budget ends the run
+        stopping=fk.train.Stopping(epochs=10**6, patience=10**6, max_steps=config["steps"]),
         batch_size=config["batch"],
-        val_fraction=0.05,
+        validation=0.05,
         progress=not args.quick,
     )
     losses = history.step_loss

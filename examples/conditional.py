@@ -43,14 +43,11 @@ def main(argv=None) -> dict:
     flow, history = fk.fit(
         k_fit,
         flow,
-        train_x[n_val:],
-        condition=one_hot[train_y[n_val:]],
-        val_data=train_x[:n_val],
-        val_condition=one_hot[train_y[:n_val]],
-        num_levels=DIGIT_LEVELS,
-        epochs=config["epochs"],
+        (train_x[n_val:], one_hot[train_y[n_val:]]),
+        validation=(train_x[:n_val], one_hot[train_y[:n_val]]),
+        loss=fk.train.BitsPerDim(num_levels=DIGIT_LEVELS),
+        stopping=fk.train.Stopping(epochs=config["epochs"], patience=15),
         batch_size=config["batch"],
-        patience=15,
         progress=False,
     )
     # fit's validation batch size: one compiled scoring function for everything below

@@ -96,15 +96,16 @@ def main(argv=None) -> dict:
         unroll=1 if args.quick else "auto",  # quick: scan, the shortest compile
     )
     before = fk.evaluate(flow, test_x, batch_size=min(250, len(test_x)))
+    # ActNorm layers start from the statistics of (dequantized) training pixels
+    flow = fk.data_init(flow, fk.dequantize(jax.random.fold_in(k_fit, 7), train_x[:512]))
     flow, history = fk.fit(
         k_fit,
         flow,
         train_x,  # uint8 pixels: dequantized every step, scored in bits/dim
-        max_steps=config["steps"],
+        stopping=fk.train.Stopping(max_steps=config["steps"]),
         batch_size=config["batch"],
-        learning_rate=args.lr,
-        data_init=True,  # ActNorm on the first training batch
-        val_fraction=0.05,
+        optimizer=lambda steps: fk.train.default_optimizer(steps, learning_rate=args.lr),
+        validation=0.05,
         progress=not args.quick,
     )
     losses = history.step_loss

@@ -68,11 +68,10 @@ def main(argv=None) -> dict:
     flow, history = fk.fit(
         k_fit,
         flow,
-        train_x,  # uint8 pixels, dequantized every step
-        image=True,
-        max_steps=config["steps"],
+        train_x,  # uint8 pixels, dequantized every step, scored in bits/dim
+        stopping=fk.train.Stopping(max_steps=config["steps"]),
         batch_size=config["batch"],
-        val_fraction=0.05,
+        validation=0.05,
         progress=not args.quick,
     )
     losses = history.step_loss

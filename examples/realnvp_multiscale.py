@@ -68,10 +68,10 @@ def main(argv=None) -> dict:
         k_fit,
         flow,
         train_x,  # uint8 pixels; the logit is inside the flow: data-space bits/dim
-        max_steps=config["steps"],
+        stopping=fk.train.Stopping(max_steps=config["steps"]),
         batch_size=config["batch"],
-        learning_rate=args.lr,
-        val_fraction=0.05,
+        optimizer=lambda steps: fk.train.default_optimizer(steps, learning_rate=args.lr),
+        validation=0.05,
         progress=not args.quick,
     )
     losses = history.step_loss

@@ -75,10 +75,9 @@ def main(argv=None) -> dict:
                     k_fit,
                     flow,
                     train_x,
-                    val_data=val_x,
-                    epochs=epochs,
+                    validation=val_x,
+                    stopping=fk.train.Stopping(epochs=epochs, patience=5),
                     batch_size=batch,
-                    patience=5,
                     progress=False,
                 )
 

@@ -16,26 +16,25 @@ from .data import checkerboard as checkerboard
 from .data import circles as circles
 from .data import gaussian_mixture as gaussian_mixture
 from .data import two_moons as two_moons
-from .fitting import Evaluation as Evaluation
-from .fitting import FitHistory as FitHistory
-from .fitting import elbo as elbo
-from .fitting import evaluate as evaluate
-from .fitting import fit as fit
-from .fitting import fit_variational as fit_variational
-from .fitting import summarize as summarize
-from .fitting import validation_split as validation_split
 from .flows import *  # noqa: F403
 from .io import ModelFileError as ModelFileError
 from .io import load as load
 from .io import model_info as model_info
 from .io import save as save
 from .nn import *  # noqa: F403
+from .train import Evaluation as Evaluation
+from .train import FitHistory as FitHistory
+from .train import elbo as elbo
+from .train import evaluate as evaluate
+from .train import fit as fit
+from .train import fit_variational as fit_variational
+from .train import summarize as summarize
+from .train import validation_split as validation_split
 
 if _TYPE_CHECKING:
     from . import bijectors as bijectors
     from . import data as data
     from . import distributed as distributed
-    from . import fitting as fitting
     from . import flows as flows
     from . import io as io
     from . import nn as nn
@@ -53,7 +52,6 @@ _SUBPACKAGES = (
     "bijectors",
     "data",
     "distributed",
-    "fitting",
     "flows",
     "io",
     "nn",

@@ -4,7 +4,7 @@
 [--delay S]``: joins the run described by the FLOWKIT_* variables (flowkit launch sets
 them; none: one process), then for each kind trains RealNVP on the 8x8 digits from a
 flowkit.data.Loader (each process reads its share of every global batch) with that step
-flavour, a checkpoint every 4 steps in OUT/KIND/ck (resumed when there), metrics in
+flavour, a checkpoint every 4 steps in OUT/KIND/checkpoints (resumed when there), metrics in
 OUT/KIND/metrics.jsonl and the final state in OUT/KIND/final.npz (process 0 writes).
 ``run`` is also called in-process by the tests for the one-process reference.
 """
@@ -36,21 +36,19 @@ def run(out: Path, kind: str, *, steps: int, batch_size: int = 32, delay: float 
         step, prepare = train.make_pmap_step(optimizer), data.to_pmap_batch
     prepare({"x": loader.batch(0)["x"]})  # a batch that does not fit the devices fails here
     flow = fk.realnvp(jax.random.key(1), dim=64, num_layers=2, width=32)
-    with train.Checkpointer(out / kind / "ck", max_to_keep=2) as checkpointer:
-        result = train.train_loop(
-            step,
-            flow,
-            train.init_opt_state(optimizer, flow),
-            loader,
-            key=jax.random.key(2),
-            num_steps=steps,
-            checkpointer=checkpointer,
-            checkpoint_every=CHECKPOINT_EVERY,
-            metrics_path=out / kind / "metrics.jsonl",
-            progress=False,
-            prepare_batch=lambda b: prepare({"x": b["x"]}),
-            on_record=lambda record: time.sleep(delay),
-        )
+    run_dir = train.RunDir(out / kind, resume=True, checkpoint_every=CHECKPOINT_EVERY)
+    result = train.train_loop(
+        jax.random.key(2),
+        step,
+        flow,
+        train.init_opt_state(optimizer, flow),
+        loader,
+        steps_per_epoch=steps,
+        stopping=train.Stopping(epochs=1),
+        run=run_dir,
+        progress=False,
+        prepare_batch=lambda b: (time.sleep(delay), prepare({"x": b["x"]}))[1],
+    )
     if jax.process_index() == 0:
         state = (result.model, result.opt_state)
         leaves = jax.tree_util.tree_leaves(eqx.filter(state, eqx.is_array))

@@ -1,46 +1,87 @@
-"""A small training job for the kill-and-resume test (not collected by pytest).
+"""``flowkit train`` with a fault injected, for tests/test_run_faults.py (not collected).
 
-``python tests/_train_job.py OUT NUM_STEPS DELAY``: RealNVP on two moons with the one-device
-step, a checkpoint every 4 steps in OUT/ck, metrics in OUT/metrics.jsonl, the final
-parameters in OUT/final.npz; resumes from OUT/ck when it holds a checkpoint. DELAY seconds
-of sleep after each step give the test time to kill it mid-run.
+``python tests/_train_job.py POINT ARGS...`` runs ``flowkit ARGS...`` and kills its own
+process with SIGKILL at POINT: ``step:N`` (when step N's metrics are logged), ``checkpoint:N``
+(inside the N-th checkpoint write, after orbax began its temporary folder), ``best:N`` (half
+way through the N-th write of best.flowkit), ``history:N`` (after the N-th history.json),
+``report`` (after training, before the figures), or ``none``.
 """
 
+import os
+import signal
 import sys
-import time
-from pathlib import Path
-
-import equinox as eqx
-import jax
-import numpy as np
-
-import flowkit as fk
-from flowkit import train
 
 
-def main(out: Path, num_steps: int, delay: float) -> None:
-    flow = fk.realnvp(jax.random.key(1), dim=2, num_layers=2, width=16)
-    data = np.asarray(fk.two_moons(jax.random.key(0), 1024))
-    optimizer = train.default_optimizer(num_steps, learning_rate=3e-3, warmup_steps=5)
-    with train.Checkpointer(out / "ck", max_to_keep=2) as checkpointer:
-        result = train.train_loop(
-            train.make_step(optimizer),
-            flow,
-            train.init_opt_state(optimizer, flow),
-            train.ArrayBatches(data, batch_size=64, seed=0),
-            key=jax.random.key(2),
-            num_steps=num_steps,
-            checkpointer=checkpointer,
-            checkpoint_every=4,
-            metrics_path=out / "metrics.jsonl",
-            config={"model": "realnvp", "data": "moons", "steps": num_steps},
-            progress=False,
-            on_record=lambda record: time.sleep(delay),
-        )
-    leaves = jax.tree_util.tree_leaves(eqx.filter((result.model, result.opt_state), eqx.is_array))
-    np.savez(out / "final.npz", *[np.asarray(x) for x in leaves])
-    print(f"resumed_from={result.resumed_from}", flush=True)
+def _kill() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _countdown(n: int):
+    calls = [0]
+
+    def tick() -> bool:
+        calls[0] += 1
+        return calls[0] == n
+
+    return tick
+
+
+def _arm(point: str) -> None:
+    from flowkit.cli import _train
+    from flowkit.train import _metrics_log, _process_state, _run_dir
+
+    kind, _, n = point.partition(":")
+    due = _countdown(int(n or 1))
+    if kind == "step":
+        write = _metrics_log.MetricsLog.write
+
+        def write_then_die(self, record):
+            write(self, record)
+            if record["step"] == int(n):
+                _kill()
+
+        _metrics_log.MetricsLog.write = write_then_die
+    elif kind == "checkpoint":
+        save = _process_state.ProcessStateHandler.save
+
+        def die_in_checkpoint(self, directory, args):
+            if due():
+                _kill()
+            return save(self, directory, args)
+
+        _process_state.ProcessStateHandler.save = die_in_checkpoint
+    elif kind in ("best", "history"):
+        _arm_file_write(kind, due, _run_dir)
+    elif kind == "report":
+        _train._report = lambda *args: _kill()
+
+
+def _arm_file_write(kind: str, due, run_dir) -> None:
+    if kind == "best":
+        save = run_dir.save
+
+        def die_half_way(path, model, **kwargs):
+            if path.name == "best.flowkit" and due():
+                from flowkit.io import _write
+
+                write = _write.atomic_write
+                _write.atomic_write = lambda p, fn: write(p, lambda f: (f.write(b"half"), _kill()))
+            return save(path, model, **kwargs)
+
+        run_dir.save = die_half_way
+    else:
+        write_text = run_dir.atomic_write_text
+
+        def die_after(path, text):
+            write_text(path, text)
+            if due():
+                _kill()
+
+        run_dir.atomic_write_text = die_after
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]))
+    from flowkit.cli import main
+
+    _arm(sys.argv[1])
+    sys.exit(main(sys.argv[2:]))

@@ -1,5 +1,6 @@
-"""The flowkit command line: train -> sample -> eval on a run directory, exact resume of a
-killed run, pmap/shard parity on 8 fake devices, and user errors as one line."""
+"""The flowkit command line: train -> sample -> eval on a run directory, pmap/shard parity on
+8 fake devices, and user errors as one line (kills, resume, full disks and existing runs:
+test_run_faults.py)."""
 
 import argparse
 import json
@@ -13,7 +14,6 @@ from flowkit.cli import main
 from flowkit.cli._errors import UserError
 from flowkit.cli._models import build_model, recipe
 from flowkit.cli._train import _apply_recipe
-from flowkit.fitting import _fit
 
 # A tiny RealNVP on 10% of the digits: 3 steps of 48 per epoch, validation on the other 90%.
 TINY = ["--width", "8", "--layers", "2", "--batch-size", "48", "--val-fraction", "0.9"]
@@ -83,37 +83,6 @@ def test_two_dimensional_data_get_nll_and_density_figures(tmp_path, capsys):
     assert "nll: " in capsys.readouterr().out
 
 
-class Killed(Exception):
-    pass
-
-
-def test_resume_after_a_kill_continues_exactly(run, tmp_path, monkeypatch):
-    calls = []
-    write_run = _fit._write_run
-
-    def kill_at_second_epoch(*args):
-        calls.append(1)
-        if len(calls) == 1:  # after epoch 1's checkpoint, before its validation is written
-            raise Killed
-        write_run(*args)
-
-    out = tmp_path / "run"
-    monkeypatch.setattr(_fit, "_write_run", kill_at_second_epoch)
-    with pytest.raises(Killed):
-        train(out, *RUN)
-    monkeypatch.setattr(_fit, "_write_run", write_run)
-    assert len(losses(out)) == 3 and not (out / "best.flowkit").exists()
-    assert train(out, *RUN, "--resume") == 0
-    assert losses(out) == losses(run)
-    for name in ("best.flowkit", "last.flowkit"):
-        for a, b in zip(params(out / name), params(run / name), strict=True):
-            np.testing.assert_array_equal(a, b)
-    resumed, uninterrupted = (json.loads((d / "history.json").read_text()) for d in (out, run))
-    for history in (resumed, uninterrupted):
-        history.pop("seconds")
-    assert resumed == uninterrupted
-
-
 def test_pmap_and_shard_match_one_device(run, tmp_path):
     # Batches of 48: 6 per device under pmap, 8 shards under jit. float32 sums in another
     # order, so equal to float32 rounding (measured: losses ~1e-7 relative, parameters ~1e-7).
@@ -178,11 +147,13 @@ def test_noise_std_and_the_glow_recipe_for_large_images(run, tmp_path):
     given = argparse.Namespace(
         model="glow", width=4, depth=None, layers=None, batch_size=None, lr=None, devices=8
     )
-    _apply_recipe(given, (28, 28, 1))
+    _apply_recipe(given, (28, 28, 1), 1000)
     assert (given.width, given.depth, given.layers, given.batch_size) == (4, 0, 8, 64)
+    with pytest.raises(UserError, match=r"--batch-size 64 is larger than the 50 training exam"):
+        _apply_recipe(given, (28, 28, 1), 50)
     given.batch_size = 100
     with pytest.raises(UserError, match="does not split over 8 devices"):
-        _apply_recipe(given, (28, 28, 1))
+        _apply_recipe(given, (28, 28, 1), 1000)
 
 
 def test_tarflow_sizes_follow_the_cli_names():

@@ -72,12 +72,15 @@ def test_with_unroll_changes_the_loop_not_the_map(key):
         fk.with_unroll(flow, 0)
 
 
-def test_fit_and_the_cli_model_take_unroll(key):
+def test_a_fitted_flow_and_the_cli_model_keep_unroll(key):
     from flowkit.cli._models import build_model
 
     flow = fk.realnvp(key, dim=2, num_layers=4, width=8)
     data = fk.two_moons(key, 64)
-    fitted, _ = fk.fit(key, flow, data, max_steps=1, batch_size=32, progress=False, unroll=True)
+    fitted, _ = fk.fit(
+        key, fk.with_unroll(flow, True), data, stopping=fk.train.Stopping(max_steps=1),
+        batch_size=32, progress=False,
+    )  # fmt: skip
     assert [s.unroll for s in _stacks(fitted)] == [True]
     model = build_model(key, "glow", (4, 4, 1), width=4, num_layers=2, unroll=3)
     assert [s.unroll for s in _stacks(model)] == [3, 3]  # one stack per scale

@@ -10,7 +10,7 @@ import optax
 import pytest
 
 import flowkit as fk
-from flowkit.train import nll_loss, noise_augmented_loss
+from flowkit.train import NLL
 
 from .registry._random import randomize
 
@@ -117,10 +117,10 @@ def test_noise_augmented_loss_adds_noise(key):
     )
     x = jnp.zeros((4, 4, 4, 1))
     keys = jax.random.split(key, 4)
-    clean = nll_loss(flow, x, None, keys)["loss"]
-    noisy = noise_augmented_loss(0.5)(flow, x, None, keys)["loss"]
+    clean = NLL()(flow, x, None, keys)["loss"]
+    noisy = NLL(noise_std=0.5)(flow, x, None, keys)["loss"]
     assert bool(jnp.all(noisy > clean))  # noise moves zeros off the base mode
-    np.testing.assert_allclose(noise_augmented_loss(0.0)(flow, x, None, keys)["loss"], clean)
+    np.testing.assert_allclose(NLL(noise_std=0.0)(flow, x, None, keys)["loss"], clean)
 
 
 def _digits(n=256):

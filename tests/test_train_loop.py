@@ -1,5 +1,6 @@
-"""train_loop: non-finite steps skipped or stopping (named by step and parameter), exact
-resume from a checkpoint (with and without an iterator state), metrics and progress."""
+"""train_loop: non-finite steps skipped (summarised per epoch) or stopping (named by step
+and parameter), exact resume from a checkpoint (with and without an iterator state),
+metrics and progress."""
 
 import json
 
@@ -26,127 +27,120 @@ def setup():
     return flow, data, optimizer, train.make_step(optimizer)  # one compilation for the file
 
 
-def _batches_with_nan_at(step, data):
-    batches = [data[i * 32 : (i + 1) * 32].copy() for i in range(NUM_STEPS)]
-    batches[step - 1][5, 1] = np.nan
-    return iter(batches)
-
-
-def test_a_nonfinite_step_is_named_and_skipped(setup, tmp_path, capsys):
-    flow, data, optimizer, step = setup
-    seen = []
-
-    def prepare(batch):  # prepare_batch runs on each batch before the step: NaN at step 3
-        seen.append(batch)
-        return batch if len(seen) != 3 else np.where(np.arange(6) == 1, np.nan, batch)
-
-    result = train.train_loop(
+def _loop(step, flow, optimizer, batches, run=None, **options):
+    return train.train_loop(
+        jax.random.key(5),
         step,
         flow,
         train.init_opt_state(optimizer, flow),
-        iter([data[i * 32 : (i + 1) * 32] for i in range(5)]),
-        key=jax.random.key(0),
-        num_steps=5,
-        metrics_path=tmp_path / "m.jsonl",
-        progress=False,
-        prepare_batch=prepare,
+        batches,
+        steps_per_epoch=4,
+        stopping=options.pop("stopping", train.Stopping(epochs=NUM_STEPS // 4)),
+        run=run,
+        progress=options.pop("progress", False),
+        **options,
     )
-    assert len(seen) == 5
-    assert result.skipped_steps == [3] and result.step == 5
+
+
+class _Killed(Exception):
+    """Stands for a kill: raised from inside the loop at a chosen step."""
+
+
+def _nan_at(step_number):
+    seen = []
+
+    def prepare(batch):  # prepare_batch runs on each batch before the step
+        seen.append(batch)
+        return batch if len(seen) != step_number else np.where(np.arange(6) == 1, np.nan, batch)
+
+    return prepare
+
+
+def test_a_nonfinite_step_is_named_skipped_and_summarised(setup, tmp_path, capsys):
+    flow, data, optimizer, step = setup
+    run = train.RunDir(tmp_path / "r")
+    result = _loop(
+        step, flow, optimizer, train.ArrayBatches(data, batch_size=32), run,
+        stopping=train.Stopping(epochs=1), prepare_batch=_nan_at(3),
+    )  # fmt: skip
+    assert result.history.skipped_steps == 1 and result.history.steps == 4
     err = capsys.readouterr().err
+    assert "epoch 1: 1 of 4 steps skipped (non-finite loss or gradients" in err
     assert "step 3: non-finite loss (nan) and non-finite gradients in 10 of 14 parameter " in err
-    assert "; the update was skipped." in err
-    records = train.read_metrics(tmp_path / "m.jsonl")
-    assert [r["step"] for r in records] == [1, 2, 3, 4, 5]
-    assert [r["skipped"] for r in records] == [False, False, True, False, False]
+    records = train.read_metrics(run.metrics)
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    assert [r["skipped"] for r in records] == [False, False, True, False]
     assert records[2]["loss"] == "nan" and np.isfinite(records[3]["loss"])
 
 
 def test_stop_on_nonfinite_keeps_the_last_good_checkpoint(setup, tmp_path):
     flow, data, optimizer, step = setup
-    opt_state = train.init_opt_state(optimizer, flow)
-    with train.Checkpointer(tmp_path / "ck") as checkpointer:
-        with pytest.raises(
-            train.NonFiniteError,
-            match=r"step 3: non-finite loss \(nan\) .*"
-            r"training stopped \(on_nonfinite='stop'\); last checkpoint: step 2",
-        ):
-            train.train_loop(
-                step,
-                flow,
-                opt_state,
-                _batches_with_nan_at(3, data),
-                key=jax.random.key(0),
-                num_steps=5,
-                checkpointer=checkpointer,
-                checkpoint_every=2,
-                progress=False,
-                on_nonfinite="stop",
-            )
-        assert checkpointer.all_steps() == [2]
-    with pytest.raises(ValueError, match=r"on_nonfinite must be 'skip' or 'stop'; got 'ignore'"):
-        train.train_loop(
-            step,
-            flow,
-            opt_state,
-            iter([]),
-            key=jax.random.key(0),
-            num_steps=1,
-            on_nonfinite="ignore",
-        )
-    with pytest.raises(ValueError, match=r"the batches ran out at step 2 of 3"):
-        train.train_loop(
-            step,
-            flow,
-            opt_state,
-            iter([data[:32]]),
-            key=jax.random.key(0),
-            num_steps=3,
-            progress=False,
-        )
+    run = train.RunDir(tmp_path / "r", checkpoint_every=2)
+    with pytest.raises(
+        train.NonFiniteError,
+        match=r"step 3: non-finite loss \(nan\) .*"
+        r"training stopped \(on_nonfinite='stop'\); last checkpoint: step 2",
+    ):
+        _loop(
+            step, flow, optimizer, train.ArrayBatches(data, batch_size=32), run,
+            prepare_batch=_nan_at(3), on_nonfinite="stop",
+        )  # fmt: skip
+    assert train.Checkpointer(run.checkpoints).all_steps() == [2]
+
+
+@pytest.mark.own_errors
+def test_loop_options_are_checked(setup):
+    flow, data, optimizer, step = setup
+    with pytest.raises(ValueError, match=r"on_nonfinite must be one of \('skip', 'stop'\)"):
+        _loop(step, flow, optimizer, iter([]), on_nonfinite="ignore")
+    with pytest.raises(ValueError, match=r"steps_per_epoch must be >= 1; got 0"):
+        train.train_loop(jax.random.key(0), step, flow, None, iter([]), steps_per_epoch=0)
 
 
 @pytest.mark.parametrize("stateful", [True, False], ids=["iterator-state", "fast-forward"])
 def test_resume_continues_exactly(setup, tmp_path, capsys, stateful):
     flow, data, optimizer, step = setup
-    opt_state = train.init_opt_state(optimizer, flow)
 
     def batches():  # a fresh iterator, as a restarted process builds; plain: no get_state
         fresh = train.ArrayBatches(data, batch_size=32, seed=3)
         return fresh if stateful else (batch for batch in fresh)
 
-    def run(directory, num_steps, progress=False):
-        with train.Checkpointer(directory / "ck") as checkpointer:
-            return train.train_loop(
-                step,
-                flow,
-                opt_state,
-                batches(),
-                key=jax.random.key(5),
-                num_steps=num_steps,
-                checkpointer=checkpointer,
-                checkpoint_every=3,
-                metrics_path=directory / "metrics.jsonl",
-                config={"steps": NUM_STEPS},
-                progress=progress,
-            )
+    def kill_at(step_number):
+        seen = []
 
-    whole = run(tmp_path / "whole", NUM_STEPS, progress=True)
+        def prepare(batch):
+            seen.append(batch)
+            if len(seen) == step_number:
+                raise _Killed
+            return batch
+
+        return prepare
+
+    whole = _loop(step, flow, optimizer, batches(), train.RunDir(tmp_path / "whole"), progress=True)
     assert "loss=" in capsys.readouterr().err  # the progress bar showed the loss
-    first = run(tmp_path / "split", 5)  # checkpoints at 3 and 5
-    assert first.step == 5 and first.resumed_from == 0
-    with open(tmp_path / "split" / "metrics.jsonl", "a") as f:  # a killed run's leftovers
-        f.write(json.dumps({"step": 6, "loss": 0.0}) + "\n" + '{"step": 7, "lo')
-    second = run(tmp_path / "split", NUM_STEPS)
-    assert second.resumed_from == 5 and second.step == NUM_STEPS
+    split = tmp_path / "split"
+    with pytest.raises(_Killed):  # checkpoints at 3 and 6 (mid-epoch)
+        _loop(
+            step, flow, optimizer, batches(), train.RunDir(split, checkpoint_every=3),
+            prepare_batch=kill_at(7),
+        )  # fmt: skip
+    with open(split / "metrics.jsonl", "a") as f:  # a killed run's leftovers
+        f.write(json.dumps({"step": 7, "loss": 0.0}) + "\n" + '{"step": 8, "lo')
+    with pytest.raises(train.RunDirError, match=r"already holds a run .*resume=True"):
+        _loop(step, flow, optimizer, batches(), train.RunDir(split))
+    again = _loop(
+        step, flow, optimizer, batches(), train.RunDir(split, resume=True, checkpoint_every=3)
+    )
+    assert again.resumed_from == 6 and again.history.steps == NUM_STEPS
     losses = [
         [r["loss"] for r in train.read_metrics(tmp_path / d / "metrics.jsonl")]
         for d in ("whole", "split")
     ]
     assert len(losses[0]) == NUM_STEPS and losses[0] == losses[1]
+    assert again.history.to_dict() | {"seconds": 0} == whole.history.to_dict() | {"seconds": 0}
     for a, b in zip(
-        _arrays((whole.model, whole.opt_state)),
-        _arrays((second.model, second.opt_state)),
+        _arrays((whole.model, whole.opt_state, whole.best)),
+        _arrays((again.model, again.opt_state, again.best)),
         strict=True,
     ):
         np.testing.assert_array_equal(a, b)

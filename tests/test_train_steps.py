@@ -48,12 +48,12 @@ def setup():
 
 def _run(kind, flow, batches, optimizer):
     make = {"jit": train.make_step, "pmap": train.make_pmap_step}.get(kind, train.make_sharded_step)
-    step = make(optimizer, train.bits_per_dim_loss(num_levels=NUM_LEVELS))
+    step = make(optimizer, train.BitsPerDim(num_levels=NUM_LEVELS))
     model, opt_state = step.put_state((flow, train.init_opt_state(optimizer, flow)))
     losses, compiles = [], []
     for i, batch in enumerate(batches):
         if kind == "pmap":
-            batch = train.split_for_devices(batch)
+            batch = train.reshape_for_pmap(batch)
         with count_compiles() as seen:
             model, opt_state, metrics = step(
                 model, opt_state, step.put_batch(batch), jax.random.fold_in(jax.random.key(7), i)
@@ -93,7 +93,7 @@ def test_one_device_pmap_and_sharded_steps_agree_and_compile_once(setup, results
     for a, b in zip(_arrays(flow.frozen_base), _arrays(model.frozen_base), strict=True):
         np.testing.assert_array_equal(a, b)
     # the EMA (decay 0.5) lies between the start and the current parameters
-    average = train.ema_params(model, opt_state)
+    average = train.ema_model(model, opt_state)
     trained, start = eqx.filter(model, eqx.is_inexact_array), eqx.filter(flow, eqx.is_inexact_array)
     for e, m, s in zip(
         _arrays(eqx.filter(average, eqx.is_inexact_array)),
@@ -145,7 +145,7 @@ def test_batch_forms_and_layout_errors(setup):
     ):
         train.make_pmap_step(optimizer).put_batch(x)
     with pytest.raises(ValueError, match=r"a batch of 12 does not split over 8 devices"):
-        train.split_for_devices(x[:12])
+        train.reshape_for_pmap(x[:12])
     with pytest.raises(ValueError, match=r"batch of 12 rows does not split over its 8"):
         train.make_sharded_step(optimizer).put_batch(x[:12])
 
@@ -161,7 +161,7 @@ def test_default_optimizer_schedule():
     with pytest.raises(ValueError, match=r"decay must be in \(0, 1\); got 1.5"):
         train.default_optimizer(10, ema_decay=1.5)
     with pytest.raises(ValueError, match=r"holds no parameter average"):
-        train.ema_params({"w": 0}, optimizer.init({"w": np.zeros(3, np.float32)}))
+        train.ema_model({"w": 0}, optimizer.init({"w": np.zeros(3, np.float32)}))
 
 
 def test_make_step_clips_a_huge_gradient_to_the_configured_norm():
@@ -202,8 +202,8 @@ def test_bits_per_dim_loss_matches_the_formula(setup):
     flow = setup[0]
     x = np.random.default_rng(2).uniform(size=(5, 6)).astype(np.float32)
     keys = jax.random.split(jax.random.key(0), 5)
-    out = train.bits_per_dim_loss()(flow, x, None, keys)
+    out = train.BitsPerDim()(flow, x, None, keys)
     nll = -np.asarray(flow.log_prob(x))
     np.testing.assert_allclose(out["nll"], nll, rtol=1e-6)
     np.testing.assert_allclose(out["bpd"], (nll + 6 * np.log(256)) / (6 * np.log(2)), rtol=1e-5)
-    np.testing.assert_allclose(train.nll_loss(flow, x, None, keys)["loss"], nll, rtol=1e-6)
+    np.testing.assert_allclose(train.NLL()(flow, x, None, keys)["loss"], nll, rtol=1e-6)

@@ -64,7 +64,7 @@ def training_data(
         test = None
     if not 0.0 <= val_fraction < 1.0:
         raise UserError(f"--val-fraction must be in [0, 1); got {val_fraction}")
-    from flowkit.fitting import validation_split
+    from flowkit.train import validation_split
 
     try:
         train_rows, val_rows = validation_split(key, len(full), val_fraction)

@@ -1,7 +1,9 @@
 """Entry point of the ``flowkit`` console script.
 
-User errors (unknown choices, bad paths, mismatched shapes, unreadable data or model files)
-print one line and exit with status 2; anything else is a bug and keeps its traceback.
+User errors (unknown choices, bad paths, mismatched shapes, unreadable data or model files, a
+run directory already holding a run) print one line and exit with status 2; a run that cannot
+go on (a file it cannot write, a diverged or non-finite run) prints one line and exits with
+status 1; anything else is a bug and keeps its traceback.
 """
 
 import argparse
@@ -10,6 +12,8 @@ from collections.abc import Sequence
 
 from flowkit.data import DataError
 from flowkit.io import ModelFileError
+from flowkit.io._write import WriteError
+from flowkit.train import DivergenceError, NonFiniteError, RunDirError
 
 from ._bench import add_bench_parser
 from ._errors import UserError
@@ -51,9 +55,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     join_launched_run()
     try:
         args.run(args)
-    except (UserError, DataError, ModelFileError) as error:
+    except (UserError, DataError, ModelFileError, RunDirError) as error:
         print(f"flowkit {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except (WriteError, DivergenceError, NonFiniteError) as error:
+        print(f"flowkit {args.command}: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

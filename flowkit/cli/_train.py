@@ -11,7 +11,9 @@ import jax
 import numpy as np
 
 import flowkit as fk
+from flowkit.bijectors._memory import MEMORY_MODES
 from flowkit.data import DATASETS, Loader
+from flowkit.train import NLL, ON_NONFINITE, PARALLEL_MODES, BitsPerDim, Parallel, RunDir, Stopping
 
 from ._data import training_data
 from ._errors import UserError, choice_error
@@ -32,10 +34,10 @@ from ._models import (
     parse_unroll,
     recipe,
 )
-from ._run_files import RUN_INFO, read_run_info, write_json
+from ._run_files import RUN_INFO, read_run_info, write_figure, write_json
 
-PARALLEL = ("jit", "pmap", "shard")
-MEMORY = ("standard", "remat", "invertible")
+PARALLEL = PARALLEL_MODES
+MEMORY = MEMORY_MODES
 # Settings a resumed run must share with the run it continues.
 RESUME_KEYS = (
     "model",
@@ -152,6 +154,19 @@ def add_train_parser(commands) -> None:
     )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the run --out holds and start a new one (without it, or --resume, an "
+        "existing run is refused)",
+    )
+    parser.add_argument(
+        "--on-nonfinite",
+        default="skip",
+        choices=ON_NONFINITE,
+        help="a step with a non-finite loss or gradient: skip its update (summarised per "
+        "epoch; a run that mostly skips stops) or stop the run",
+    )
+    parser.add_argument(
         "--checkpoint-every", type=int, default=500, help="steps between checkpoints"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -168,6 +183,8 @@ def _check_args(args: argparse.Namespace) -> None:
             raise UserError(f"--{flag.replace('_', '-')} must be >= 1; got {value}")
     if args.lr is not None and args.lr <= 0:
         raise UserError(f"--lr must be > 0; got {args.lr}")
+    if args.resume and args.overwrite:
+        raise UserError("--resume continues the run in --out, --overwrite deletes it; pick one")
     available = jax.local_device_count() if args.parallel == "pmap" else jax.device_count()
     devices = 1 if args.parallel == "jit" else (args.devices or available)
     if args.parallel == "jit" and args.devices not in (None, 1):
@@ -182,11 +199,17 @@ def _check_args(args: argparse.Namespace) -> None:
     args.devices = devices
 
 
-def _apply_recipe(args: argparse.Namespace, data_shape: tuple[int, ...]) -> None:
-    """Fill the options left out with the model's recipe for this data; check the batch."""
+def _apply_recipe(args: argparse.Namespace, data_shape: tuple[int, ...], rows: int) -> None:
+    """Fill the options left out with the model's recipe for this data; check the batch
+    against the devices and the ``rows`` training examples."""
     for name, value in recipe(args.model, data_shape).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    if args.batch_size > rows:
+        raise UserError(
+            f"--batch-size {args.batch_size} is larger than the {rows} training examples; "
+            f"pass --batch-size {rows} or less"
+        )
     if args.batch_size % args.devices:
         raise UserError(
             f"--batch-size {args.batch_size} does not split over {args.devices} devices; use "
@@ -231,6 +254,38 @@ def _check_resume(out: Path, settings: dict) -> None:
         raise UserError(f"--resume with other settings than the run in {out}: {'; '.join(changed)}")
 
 
+def _first_batch_init(flow, loader: Loader):
+    """``flow`` with its ActNorm layers initialised on the loader's first batch (as the
+    steps see it: dequantized into [0, 1))."""
+    iterator = loader.iterator()
+    try:
+        x = next(iter(iterator))["x"]
+    finally:
+        if hasattr(iterator, "close"):
+            iterator.close()
+    return fk.data_init(flow, jax.numpy.asarray(x))
+
+
+def _training(args: argparse.Namespace, out: Path, settings: dict, num_levels) -> dict:
+    """The objects ``fk.fit`` composes, built from the command line."""
+    noise = args.noise_std
+    loss = NLL(noise_std=noise) if num_levels is None else BitsPerDim(num_levels, noise)
+    return dict(
+        loss=loss,
+        optimizer=lambda steps: fk.train.default_optimizer(steps, learning_rate=args.lr),
+        stopping=Stopping(epochs=args.epochs, patience=args.patience, max_steps=args.steps),
+        run=RunDir(
+            out,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            checkpoint_every=args.checkpoint_every,
+            metadata=settings,
+        ),
+        parallel=Parallel(args.parallel, args.devices),
+        on_nonfinite=args.on_nonfinite,
+    )
+
+
 def run_train(args: argparse.Namespace) -> None:
     _check_args(args)
     out = args.out or Path("runs") / f"{Path(str(args.data)).stem}-{args.model}"
@@ -243,10 +298,12 @@ def run_train(args: argparse.Namespace) -> None:
         args.data, lambda shape: model_event_shape(args.model, shape), args.val_fraction, k_split
     )
     model_shape = data.train.event_shape
-    _apply_recipe(args, tuple(model_shape))
+    _apply_recipe(args, tuple(model_shape), len(data.train))
     settings = _settings(args, data.data_shape, data.train.num_levels)
+    training = _training(args, out, settings, data.train.num_levels)
     if args.resume:
         _check_resume(out, settings)
+    training["run"].open()  # refuses a file, or a run without --resume/--overwrite
     flow = build_model(
         k_model,
         args.model,
@@ -256,9 +313,11 @@ def run_train(args: argparse.Namespace) -> None:
         num_layers=args.layers,
         unroll=args.unroll,
     )
-    loader = Loader(data.train, batch_size=min(args.batch_size, len(data.train)), seed=args.seed)
+    flow = fk.with_memory_mode(flow, args.memory)
+    loader = Loader(data.train, batch_size=args.batch_size, seed=args.seed)
+    if args.model in IMAGE_MODELS:  # ActNorm starts from a batch's statistics
+        flow = _first_batch_init(flow, loader)
     if lead:
-        out.mkdir(parents=True, exist_ok=True)
         write_json(out / RUN_INFO, settings)
     n_val = 0 if data.val is None else len(data.val)
     say(
@@ -269,26 +328,9 @@ def run_train(args: argparse.Namespace) -> None:
         file=sys.stderr,
         flush=True,
     )
+    validation = 0 if data.val is None else data.val
     best, history = fk.fit(
-        k_fit,
-        flow,
-        loader,
-        val_data=data.val,
-        val_fraction=args.val_fraction,
-        epochs=args.epochs,
-        max_steps=args.steps,
-        patience=args.patience,
-        learning_rate=args.lr,
-        progress=lead and not args.quiet,
-        run_dir=out,
-        resume=args.resume,
-        checkpoint_every=args.checkpoint_every,
-        parallel=args.parallel,
-        devices=args.devices,
-        memory=args.memory,
-        data_init=args.model in IMAGE_MODELS,  # ActNorm starts from a batch's statistics
-        noise_std=args.noise_std,
-        metadata=settings,
+        k_fit, flow, loader, validation=validation, progress=lead and not args.quiet, **training
     )
     if not lead:
         return
@@ -316,23 +358,22 @@ def _report(out: Path, best, history, data, settings: dict, key) -> dict:
     num = 64 if image else 500
     temperatures = np.concatenate([np.full(num, sample_t), np.repeat(rows, 8)])
     samples = draw(best, key, temperatures)
-    figures = [
-        samples_figure(
-            out / "samples.png",
-            best,
-            key,
-            settings,
-            num=num,
-            temperature=sample_t,
-            samples=samples[:num],
+
+    def samples_at(path):
+        return samples_figure(
+            path, best, key, settings, num=num, temperature=sample_t, samples=samples[:num]
         )
-    ]
+
+    figures = [write_figure(out / "samples.png", samples_at)]
     if image:
-        figures.append(temperature_figure(out / "temperatures.png", samples[num:], settings))
+        rows_at = lambda path: temperature_figure(path, samples[num:], settings)  # noqa: E731
+        figures.append(write_figure(out / "temperatures.png", rows_at))
     elif tuple(best.shape) == (2,):
-        figures.append(density_figure(out / "density.png", best, data.test.x, samples))
+        density_at = lambda path: density_figure(path, best, data.test.x, samples)  # noqa: E731
+        figures.append(write_figure(out / "density.png", density_at))
     records = read_metrics(out / "metrics.jsonl")
-    figures.append(loss_figure(out / "loss.png", records, history.to_dict(), history.metric))
+    losses_at = lambda path: loss_figure(path, records, history.to_dict(), history.metric)  # noqa: E731
+    figures.append(write_figure(out / "loss.png", losses_at))
     history_dict = history.to_dict()
     return {
         **settings,

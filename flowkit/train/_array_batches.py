@@ -4,7 +4,7 @@ from typing import Any
 
 import numpy as np
 
-from ._pmap_step import split_for_devices
+from ._pmap_step import reshape_for_pmap
 
 
 class ArrayBatches:
@@ -48,7 +48,7 @@ class ArrayBatches:
         self.index += 1
         batch = tuple(a[rows] for a in self.arrays)
         if self.devices is not None:
-            batch = split_for_devices(batch, self.devices)
+            batch = reshape_for_pmap(batch, self.devices)
         return batch[0] if len(batch) == 1 else batch
 
     def get_state(self) -> dict:

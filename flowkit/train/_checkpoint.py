@@ -12,13 +12,15 @@ valid; the newest ``max_to_keep`` are kept) with three items:
 """
 
 import os
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+import shutil
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..io._write import WriteError, describe
 from ._train_step import to_host
 
 FORMAT = "flowkit-train-checkpoint"
@@ -63,20 +65,6 @@ def _key_parts(key) -> tuple[np.ndarray, str | None]:
     return np.asarray(key), None
 
 
-@runtime_checkable
-class CheckpointStore(Protocol):
-    """What :func:`flowkit.train.train_loop` needs of a checkpointer: a
-    :class:`Checkpointer`, or a wrapper of one (``fit`` counts steps per epoch with its own)."""
-
-    def latest_step(self) -> int | None: ...
-
-    def restore(self, step: int | None = None, *, model, opt_state) -> Any: ...
-
-    def save(self, step: int, **kwargs) -> Any: ...
-
-    def wait(self) -> None: ...
-
-
 class Checkpointer:
     """Save and restore training checkpoints in ``directory`` (created if missing).
 
@@ -89,6 +77,7 @@ class Checkpointer:
         self, directory: str | os.PathLike, *, max_to_keep: int = 3, async_save: bool = False
     ):
         self.directory = os.path.abspath(directory)
+        _remove_unfinished(self.directory)
         ocp = _orbax()
         options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep,
@@ -128,14 +117,20 @@ class Checkpointer:
         from ._process_state import ProcessStateSave  # orbax handler classes
 
         ocp = _orbax()
-        self._manager.save(
-            int(step),
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state),
-                meta=ocp.args.JsonSave(meta),
-                data=ProcessStateSave(data_state),
-            ),
+        args = ocp.args.Composite(
+            state=ocp.args.StandardSave(state),
+            meta=ocp.args.JsonSave(meta),
+            data=ProcessStateSave(data_state),
         )
+        try:
+            self._manager.save(int(step), args=args)
+        except Exception as e:  # orbax and etils wrap the OSError: find it
+            cause = _os_error(e)
+            if cause is None:
+                raise
+            _remove_unfinished(self.directory)
+            where = os.path.join(self.directory, str(int(step)))
+            raise WriteError(where, describe(cause), cause.errno) from e
 
     def latest_step(self) -> int | None:
         """The newest complete checkpoint's step, or None."""
@@ -228,6 +223,27 @@ class Checkpointer:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _os_error(error: BaseException) -> OSError | None:
+    """The first ``OSError`` in ``error``'s chain of causes (orbax re-raises its own)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OSError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__  # pyright: ignore[reportAssignmentType]
+    return None
+
+
+def _remove_unfinished(directory: str) -> None:
+    """Delete the temporary step folders a killed or failed save left (orbax names them
+    ``*.orbax-checkpoint-tmp*``): they are never valid checkpoints. Process 0 only."""
+    if jax.process_index() != 0 or not os.path.isdir(directory):
+        return
+    for name in os.listdir(directory):
+        if ".orbax-checkpoint-tmp" in name:
+            shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
 
 
 def _first_difference(saved: list[str], given: list[str]) -> str:

@@ -13,34 +13,40 @@ class ParamsEmaState(NamedTuple):
     ema_params: optax.Params
 
 
-def params_ema(decay: float) -> optax.GradientTransformation:
+def ema(decay: float) -> optax.GradientTransformation:
     """Track ``ema <- decay * ema + (1 - decay) * new_params``; updates pass unchanged.
 
     Chain it last (after the optimiser) so ``params + updates`` are the new parameters;
-    ``update`` then needs ``params``. Read the average with :func:`ema_params`.
+    ``update`` then needs ``params``. Read the average with :func:`ema_model`;
+    :func:`flowkit.fit` finds it in the state and validates, keeps and returns it.
     """
     if not 0.0 < decay < 1.0:
-        raise ValueError(f"params_ema: decay must be in (0, 1); got {decay}.")
+        raise ValueError(f"ema: decay must be in (0, 1); got {decay}.")
 
     def init(params):
         return ParamsEmaState(jax.tree_util.tree_map(lambda p: p, params))
 
     def update(updates, state, params=None):
         if params is None:
-            raise ValueError("params_ema: the optimiser update needs params= for the average.")
+            raise ValueError("ema: the optimiser update needs params= for the average.")
         new = optax.apply_updates(params, updates)
         return updates, ParamsEmaState(optax.incremental_update(new, state.ema_params, 1 - decay))
 
     return optax.GradientTransformation(init, update)
 
 
-def ema_params(model, opt_state):
+def ema_model(model, opt_state):
     """``model`` with its trainable parameters replaced by their average from ``opt_state``
-    (built with ``ema_decay``/:func:`params_ema`); single-device layout."""
-    ema = optax.tree_utils.tree_get(opt_state, "ema_params")
-    if ema is None:
+    (built with :func:`ema` in the optimiser); one copy (not replicated)."""
+    average = optax.tree_utils.tree_get(opt_state, "ema_params")
+    if average is None:
         raise ValueError(
-            "ema_params: the optimiser state holds no parameter average; build the optimiser "
-            "with default_optimizer(..., ema_decay=0.999) (or chain params_ema)."
+            "ema_model: the optimiser state holds no parameter average; build the optimiser "
+            "with default_optimizer(..., ema_decay=0.999) (or chain flowkit.train.ema)."
         )
-    return eqx.combine(ema, model)
+    return eqx.combine(average, model)
+
+
+def has_ema(opt_state) -> bool:
+    """Whether ``opt_state`` keeps a parameter average (an :func:`ema` in the optimiser)."""
+    return opt_state is not None and optax.tree_utils.tree_get(opt_state, "ema_params") is not None

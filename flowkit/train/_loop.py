@@ -1,177 +1,286 @@
-"""The training loop: step + batches + checkpoints + metrics + progress, with resume."""
+"""The training loop: epochs of steps, validation, early stopping, checkpoints and resume.
+
+:func:`train_loop` is the one loop of flowkit (``flowkit.fit`` and ``flowkit train`` run
+it). A run directory's checkpoints hold the model, the optimiser state, the data position
+and the loop's own state (history, patience count, the current epoch's losses), and
+:func:`._loop_state.start` is the one place they are restored, so a killed run continues
+with the same steps, losses and parameters as an uninterrupted one.
+
+Step ``s`` (1-based, counted over the run) uses the key ``fold_in(key, s)``. After every
+epoch, ``select(model, opt_state)`` (``fit`` gives the parameter average when the optimiser
+keeps one) is scored by ``validate`` (lower is better; without it, the epoch's mean training
+loss is the score), the lowest-scoring one is kept, and training stops after
+``stopping.patience`` epochs without improvement or when the step budget is spent.
+
+A step with a non-finite loss or gradient changes nothing; with ``on_nonfinite="skip"`` such
+steps are counted and summarised once per epoch, with ``"stop"`` the first ends the run with
+:class:`NonFiniteError`. An epoch that mostly skipped, or whose loss exploded, ends the run
+with :class:`DivergenceError`, the best model and the last good checkpoint kept.
+"""
 
 import math
-import os
 import time
-from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+import warnings
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple, get_args
 
 import jax
+import numpy as np
 
 from ..flows._frozen_base import trainable_filter
-from ._checkpoint import CheckpointStore
+from ._history import FitHistory
+from ._loop_state import LoopState, device_copy, save_checkpoint, start
 from ._metrics_log import MetricsLog
-from ._nonfinite import NonFiniteError, nonfinite_message, parameter_paths
+from ._nonfinite import (
+    DivergenceError,
+    NonFiniteError,
+    divergence,
+    nonfinite_message,
+    parameter_paths,
+)
 from ._progress import Progress
+from ._run_dir import RunDir
+from ._stopping import DEFAULT_STOPPING, Stopping
 from ._train_step import TrainStep
+
+OnNonFinite = Literal["skip", "stop"]
+ON_NONFINITE: tuple[str, ...] = get_args(OnNonFinite)
 
 
 class TrainResult(NamedTuple):
-    """The state after the last step (one host copy), that step, the steps whose update
-    was skipped as non-finite, and the step resumed from (0 for a fresh run)."""
+    """What :func:`train_loop` returns: the selected model (``best``; device arrays), the
+    last state (one host copy), the history and the step resumed from (0: a fresh run)."""
 
+    best: Any
     model: Any
     opt_state: Any
-    step: int
-    skipped_steps: list[int]
+    history: FitHistory
     resumed_from: int
 
 
-def _record(step: int, metrics: dict, examples: int, seconds: float, elapsed: float) -> dict:
-    record: dict[str, Any] = {"step": step}
+class _Loop(NamedTuple):
+    """What stays fixed during a run."""
+
+    key: Any
+    step: TrainStep
+    iterator: Any
+    steps_per_epoch: int
+    total: int
+    stopping: Stopping
+    validate: Callable[[Any], float] | None
+    select: Callable[[Any, Any], Any]
+    run: RunDir | None
+    on_nonfinite: str
+    prepare_batch: Callable[[Any], Any] | None
+    paths: list[str]
+    lead: bool
+    log: MetricsLog | None
+    bar: Progress
+    clock: Callable[[], float]
+
+
+def _record(state: LoopState, s: int, metrics: dict, examples: int, loop: _Loop) -> dict:
+    now = loop.clock()
+    record: dict[str, Any] = {"step": s, "epoch": (s - 1) // loop.steps_per_epoch + 1}
     for name, value in metrics.items():
         if name != "grads_finite":
             record[name] = bool(value) if name == "skipped" else float(value)
+    seconds = now - state.last_time
     record["examples_per_s"] = examples / seconds if seconds > 0 else math.nan
-    record["time"] = elapsed
+    record["time"] = state.history.seconds + now - state.began
+    state.last_time = now
     return record
 
 
-def _fast_forward(batches, count: int) -> None:
-    for _ in range(count):
-        next(batches)
+def _report(loop: _Loop, state: LoopState, s: int, metrics, examples: int) -> None:
+    """Read step ``s``'s metrics (waits for it), log them, and handle a skipped step."""
+    metrics = loop.step.get_metrics(metrics)
+    record = _record(state, s, metrics, examples, loop)
+    state.history.step_loss.append(record["loss"])
+    if record["skipped"]:
+        message = nonfinite_message(s, metrics, loop.paths)
+        if loop.on_nonfinite == "stop":
+            raise NonFiniteError(
+                f"{message}; the update was skipped and training stopped "
+                f"(on_nonfinite='stop'); last checkpoint: step {state.saved_step}.",
+                s,
+            )
+        state.epoch_skipped += 1
+        state.first_skip = state.first_skip or message
+    else:
+        state.epoch_losses.append(record["loss"])
+    if loop.log is not None:
+        loop.log.write(record)
+    loop.bar.update(record)
+
+
+def _run_steps(loop: _Loop, state: LoopState, end: int) -> None:
+    """Steps ``state.step + 1 .. end`` (within one epoch), checkpointing on the way."""
+    every = None if loop.run is None else loop.run.checkpoint_every
+    pending = None
+    for s in range(state.step + 1, end + 1):
+        batch = next(loop.iterator)
+        if hasattr(loop.iterator, "get_state"):
+            state.data_state = loop.iterator.get_state()
+        if loop.prepare_batch is not None:
+            batch = loop.prepare_batch(batch)
+        examples = loop.step.examples(batch)
+        key = jax.random.fold_in(loop.key, s)
+        state.model, state.opt_state, metrics = loop.step(
+            state.model, state.opt_state, loop.step.put_batch(batch), key
+        )
+        state.step = s
+        if pending is not None:
+            _report(loop, state, *pending)  # the previous step, while this one runs
+        pending = (s, metrics, examples)
+        must_save = every is not None and s % every == 0 and s < end
+        if loop.on_nonfinite == "stop" or must_save:
+            _report(loop, state, *pending)  # never checkpoint a step before it is checked
+            pending = None
+        if must_save:
+            save_checkpoint(loop, state)
+    if pending is not None:
+        _report(loop, state, *pending)
+
+
+def _summarise_skips(loop: _Loop, state: LoopState, epoch: int, steps: int) -> None:
+    if state.epoch_skipped and loop.lead:
+        loop.bar.write(
+            f"epoch {epoch}: {state.epoch_skipped} of {steps} steps skipped (non-finite loss "
+            f"or gradients; their updates were not applied); first: {state.first_skip}."
+        )
+
+
+def _end_epoch(loop: _Loop, state: LoopState, epoch: int, steps: int) -> None:
+    """Validate, keep the best, count patience, write the run's files, check divergence."""
+    history = state.history
+    losses = state.epoch_losses
+    history.train_loss.append(float(np.mean(losses)) if losses else math.nan)
+    history.skipped_steps += state.epoch_skipped
+    history.steps = state.step
+    first = next((v for v in history.step_loss if math.isfinite(v)), None)
+    reason = divergence(epoch, losses, state.epoch_skipped, steps, first)
+    if reason is not None:  # the one line of a diverged run (no skip summary before it)
+        raise DivergenceError(
+            f"{reason}; training stopped with the best model and last good checkpoint "
+            f"(step {state.saved_step}) kept: lower the learning rate or check the data."
+        )
+    _summarise_skips(loop, state, epoch, steps)
+    host_model, host_opt = loop.step.get_state((state.model, state.opt_state))
+    last = device_copy(host_model)
+    candidate = device_copy(loop.select(last, host_opt))
+    val = history.train_loss[-1] if loop.validate is None else loop.validate(candidate)
+    history.val_loss.append(val)
+    improved = val < history.best_val_loss  # a non-finite loss is never the best
+    state.waited = 0 if improved else state.waited + 1
+    if improved:
+        state.best, history.best_val_loss, history.best_epoch = candidate, val, epoch
+    history.stopped_early = state.waited >= loop.stopping.patience
+    history.seconds += loop.clock() - state.began
+    state.began = loop.clock()
+    state.epoch_losses, state.epoch_skipped, state.first_skip = [], 0, None
+    if loop.run is not None and loop.lead:
+        loop.run.write_epoch(state.best, last, history, improved=improved)
+    if loop.bar.enabled and loop.lead:
+        wait = " (best)" if improved else f" ({state.waited}/{loop.stopping.patience})"
+        loop.bar.write(
+            f"epoch {epoch}: train {history.train_loss[-1]:.4f}, val {val:.4f} "
+            f"{history.metric}{wait}"
+        )
+
+
+def _done(loop: _Loop, state: LoopState) -> bool:
+    return state.step >= loop.total or state.history.stopped_early
+
+
+def _warn_if_never_improved(history: FitHistory) -> None:
+    if history.epochs and history.best_epoch == 0:
+        warnings.warn(
+            f"no epoch beat the initial parameters (initial {history.selected_on} loss "
+            f"{history.initial_val_loss:.4g} {history.metric}, best after training "
+            f"{min(history.val_loss):.4g}): the initial model is returned; lower the "
+            "learning rate or train longer.",
+            stacklevel=3,
+        )
 
 
 def train_loop(
+    key,
     step: TrainStep,
     model,
     opt_state,
-    batches: Iterable,
+    batches,
     *,
-    key,
-    num_steps: int,
-    checkpointer: CheckpointStore | None = None,
-    checkpoint_every: int = 1000,
-    config: dict | None = None,
-    metrics_path: str | os.PathLike | None = None,
+    steps_per_epoch: int,
+    stopping: Stopping = DEFAULT_STOPPING,
+    validate: Callable[[Any], float] | None = None,
+    select: Callable[[Any, Any], Any] | None = None,
+    run: RunDir | None = None,
+    on_nonfinite: OnNonFinite = "skip",
     progress: bool = True,
-    on_nonfinite: str = "skip",
-    resume: bool = True,
-    on_record: Callable[[dict], None] | None = None,
     prepare_batch: Callable[[Any], Any] | None = None,
-    filter_spec: Callable = trainable_filter,
+    metric: str = "loss",
 ) -> TrainResult:
-    """Run ``step`` until ``num_steps`` steps are done; return the final state.
+    """Train ``model`` epoch by epoch, keep the best, stop early, checkpoint and resume
+    (see the module docstring).
 
-    ``model``/``opt_state``: one copy (the layout is ``step``'s business). ``batches``: an
-    iterable of batches in the form ``step.put_batch`` takes; if its iterator has
-    ``get_state()``/``set_state(state)`` (Grain, :class:`ArrayBatches`) the position is
-    checkpointed, otherwise a resumed run skips the batches already used; ``prepare_batch``
-    (e.g. :func:`split_for_devices` for pmap) is applied to each first. Step ``s`` uses
-    the key ``fold_in(key, s)``. With ``checkpointer``, every ``checkpoint_every`` steps and
-    at the end a checkpoint is written (with ``config``), and with ``resume`` the latest one
-    is restored first, so a killed run continues exactly. Each step's metrics go to
-    ``metrics_path`` (JSON lines: step, loss, nll, bpd, grad_norm, skipped, examples_per_s,
-    time) and to ``on_record``. A step with a non-finite loss or gradient changes nothing;
-    it is reported by step and parameter name, then skipped (``on_nonfinite="skip"``) or
-    ends training with :class:`NonFiniteError` (``"stop"``), the last checkpoint kept.
-    Only process 0 shows progress and writes metrics.
+    Args:
+        key: PRNG key of the steps.
+        step: a training step (:func:`make_step`, :func:`make_pmap_step`, ...).
+        model: the initial model (one copy).
+        opt_state: its optimiser state (:func:`init_opt_state`).
+        batches: endless batches for ``step.put_batch``; the position is checkpointed when
+            the iterator has ``get_state``/``set_state``, else a resume skips used batches.
+        steps_per_epoch: steps per epoch.
+        stopping: the epoch and step caps and the patience.
+        validate: ``validate(model) -> float``; select: ``select(model, opt_state)``, the
+            model validated and kept.
+        run: the run directory (models, history, metrics, checkpoints; resume).
+        on_nonfinite: "skip" or "stop" (see above).
+        progress: show a progress bar and a line per epoch (process 0 only).
+        prepare_batch: applied to every batch first (e.g. :func:`reshape_for_pmap`).
+        metric: the name of the score, for the history.
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        NonFiniteError: a non-finite step with ``on_nonfinite="stop"``.
+        DivergenceError: the run diverged. RunDirError, WriteError: see :class:`RunDir`.
     """
-    if on_nonfinite not in ("skip", "stop"):
-        raise ValueError(f"on_nonfinite must be 'skip' or 'stop'; got {on_nonfinite!r}.")
-    if num_steps < 0 or checkpoint_every < 1:
-        raise ValueError(
-            f"need num_steps >= 0 and checkpoint_every >= 1; got {num_steps}, {checkpoint_every}."
-        )
-    iterator: Any = iter(batches)
-    start = 0
-    if checkpointer is not None and resume and checkpointer.latest_step() is not None:
-        restored = checkpointer.restore(model=model, opt_state=opt_state)
-        model, opt_state, start, key = (
-            restored.model,
-            restored.opt_state,
-            restored.step,
-            restored.key,
-        )
-        if hasattr(iterator, "set_state") and restored.data_state is not None:
-            iterator.set_state(restored.data_state)
-        else:
-            _fast_forward(iterator, start)
-    paths = parameter_paths(model, filter_spec)
+    if on_nonfinite not in ON_NONFINITE:
+        raise ValueError(f"on_nonfinite must be one of {ON_NONFINITE}; got {on_nonfinite!r}.")
+    if steps_per_epoch < 1:
+        raise ValueError(f"train_loop: steps_per_epoch must be >= 1; got {steps_per_epoch}.")
+    select = select or (lambda m, s: m)
+    iterator = iter(batches)
+    total = stopping.total_steps(steps_per_epoch)
+    state = start(run, model, opt_state, iterator, select, validate, metric, steps_per_epoch)
     lead = jax.process_index() == 0
-    log = MetricsLog(metrics_path, resume_step=start) if lead and metrics_path else None
-    bar = Progress(num_steps, start, enabled=progress and lead)
-    skipped: list[int] = []
-    model, opt_state = step.put_state((model, opt_state))
-    began = last = time.perf_counter()
-
-    def report(s: int, metrics, examples: int) -> None:
-        nonlocal last
-        metrics = step.get_metrics(metrics)  # waits for step s
-        now = time.perf_counter()
-        record = _record(s, metrics, examples, now - last, now - began)
-        last = now
-        if record["skipped"]:
-            skipped.append(s)
-            message = nonfinite_message(s, metrics, paths)
-            if on_nonfinite == "stop":
-                saved = None if checkpointer is None else checkpointer.latest_step()
-                raise NonFiniteError(
-                    f"{message}; the update was skipped and training stopped "
-                    f"(on_nonfinite='stop'); last checkpoint: step {saved}.",
-                    s,
-                )
-            if lead:
-                bar.write(f"{message}; the update was skipped.")
-        if log is not None:
-            log.write(record)
-        if on_record is not None:
-            on_record(record)
-        bar.update(record)
-
-    pending = None
+    loop = _Loop(
+        key, step, iterator, steps_per_epoch, total, stopping, validate, select, run,
+        on_nonfinite, prepare_batch, parameter_paths(model, trainable_filter), lead,
+        MetricsLog(run.metrics, resume_step=state.step) if lead and run else None,
+        Progress(total, state.step, enabled=progress and lead), time.perf_counter,
+    )  # fmt: skip
+    state.model, state.opt_state = step.put_state((state.model, state.opt_state))
+    state.began = state.last_time = time.perf_counter()
     try:
-        for s in range(start + 1, num_steps + 1):
-            try:
-                batch = next(iterator)
-            except StopIteration:
-                raise ValueError(
-                    f"train_loop: the batches ran out at step {s} of {num_steps}; pass an "
-                    "endless iterator or fewer steps."
-                ) from None
-            data_state = iterator.get_state() if hasattr(iterator, "get_state") else None
-            if prepare_batch is not None:
-                batch = prepare_batch(batch)
-            examples = step.examples(batch)
-            model, opt_state, metrics = step(
-                model, opt_state, step.put_batch(batch), jax.random.fold_in(key, s)
-            )
-            if pending is not None:
-                report(*pending)  # the previous step, while this one runs
-            pending = (s, metrics, examples)
-            if on_nonfinite == "stop":
-                report(*pending)
-                pending = None
-            if checkpointer is not None and (s % checkpoint_every == 0 or s == num_steps):
-                if pending is not None:
-                    report(*pending)  # never checkpoint before the step is checked
-                    pending = None
-                host_model, host_opt = step.get_state((model, opt_state))
-                checkpointer.save(
-                    s,
-                    model=host_model,
-                    opt_state=host_opt,
-                    key=key,
-                    data_state=data_state,
-                    config=config,
-                )
-        if pending is not None:
-            report(*pending)
-        if checkpointer is not None:
-            checkpointer.wait()
+        while not _done(loop, state):
+            epoch = state.step // steps_per_epoch + 1
+            end = min(epoch * steps_per_epoch, total)
+            _run_steps(loop, state, end)
+            _end_epoch(loop, state, epoch, end - (epoch - 1) * steps_per_epoch)
+            if run is not None and (state.step % run.checkpoint_every == 0 or _done(loop, state)):
+                save_checkpoint(loop, state)
     finally:
-        bar.close()
-        if log is not None:
-            log.close()
-    host_model, host_opt = step.get_state((model, opt_state))
-    return TrainResult(host_model, host_opt, max(start, num_steps), skipped, start)
+        loop.bar.close()
+        if loop.log is not None:
+            loop.log.close()
+        if state.checkpointer is not None:
+            state.checkpointer.close()
+        if hasattr(iterator, "close"):
+            iterator.close()
+    _warn_if_never_improved(state.history)
+    host_model, host_opt = step.get_state((state.model, state.opt_state))
+    return TrainResult(state.best, host_model, host_opt, state.history, state.resumed_from)

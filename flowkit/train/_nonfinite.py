@@ -1,4 +1,5 @@
-"""Naming what went non-finite in a step, and the error that stops training."""
+"""Naming what went non-finite in a step, the errors that stop training, and when an epoch
+has diverged."""
 
 import math
 
@@ -34,3 +35,38 @@ def nonfinite_message(step: int, metrics: dict, paths: list[str]) -> str:
         parts.append(f"non-finite gradients in {len(bad)} of {len(paths)} parameter arrays")
         parts[-1] += f" ({names})"
     return f"step {step}: " + (" and ".join(parts) or "non-finite update")
+
+
+class DivergenceError(FloatingPointError):
+    """Training stopped because most steps of an epoch were skipped or its loss exploded."""
+
+
+# An epoch diverged when more than this share of its steps were skipped as non-finite...
+MAX_SKIPPED_SHARE = 0.5
+# ...or when its mean training loss rose above the first step's loss by this many times
+# max(1, |first loss|) (a loss of 2e24 after starting near 3 nats, say).
+MAX_LOSS_GROWTH = 1e3
+
+
+def divergence(epoch: int, losses: list[float], skipped: int, steps: int, first: float | None):
+    """The one-line reason epoch ``epoch`` diverged, or None when it did not.
+
+    Args:
+        epoch: the epoch (1-based).
+        losses: the losses of its finite steps.
+        skipped: how many of its ``steps`` steps were skipped.
+        first: the run's first finite step loss (None before any).
+    """
+    if steps and skipped > MAX_SKIPPED_SHARE * steps:
+        return (
+            f"training diverged: {skipped} of {steps} steps of epoch {epoch} had a non-finite "
+            "loss or gradient and were skipped"
+        )
+    if losses and first is not None:
+        mean = float(np.mean(losses))
+        if not math.isfinite(mean) or mean > first + MAX_LOSS_GROWTH * max(1.0, abs(first)):
+            return (
+                f"training diverged: the mean training loss of epoch {epoch} is {mean:.4g}, "
+                f"up from {first:.4g} at the first step"
+            )
+    return None

@@ -5,7 +5,7 @@ import jax
 import optax
 
 from ..flows._frozen_base import trainable_filter
-from ._ema import params_ema
+from ._ema import ema
 
 
 def learning_rate_schedule(
@@ -45,7 +45,7 @@ def default_optimizer(
 ) -> optax.GradientTransformation:
     """Global-norm clipping, then Adam (AdamW with ``weight_decay``) on
     :func:`learning_rate_schedule`; with ``ema_decay``, an average of the parameters is kept
-    in the state (read it with :func:`ema_params`).
+    in the state (read it with :func:`ema_model`).
 
     Only the trainable parameters reach the optimiser (see :func:`init_opt_state`), so the
     flow's base distribution gets neither updates nor weight decay.
@@ -62,7 +62,7 @@ def default_optimizer(
     else:
         parts.append(optax.adam(schedule))
     if ema_decay is not None:
-        parts.append(params_ema(ema_decay))
+        parts.append(ema(ema_decay))
     return optax.chain(*parts)
 
 

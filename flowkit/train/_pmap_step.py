@@ -12,7 +12,8 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ..flows._frozen_base import trainable_filter
-from ._losses import Loss, nll_loss, split_batch
+from ._loss_objects import DEFAULT_LOSS
+from ._losses import Loss, split_batch
 from ._memory import memory_loss
 from ._train_step import TrainStep
 from ._update import update_on_batch
@@ -44,7 +45,7 @@ def unreplicate(tree):
     return jax.tree_util.tree_map(first, tree)
 
 
-def split_for_devices(batch, num_devices: int | None = None):
+def reshape_for_pmap(batch, num_devices: int | None = None):
     """Reshape every leaf ``(B, ...)`` to ``(num_devices, B // num_devices, ...)``."""
     n = jax.local_device_count() if num_devices is None else num_devices
 
@@ -52,7 +53,7 @@ def split_for_devices(batch, num_devices: int | None = None):
         x = np.asarray(x)
         if x.shape[0] % n:
             raise ValueError(
-                f"split_for_devices: a batch of {x.shape[0]} does not split over {n} devices; "
+                f"reshape_for_pmap: a batch of {x.shape[0]} does not split over {n} devices; "
                 f"use a batch size divisible by {n}."
             )
         return x.reshape((n, x.shape[0] // n) + x.shape[1:])
@@ -66,14 +67,14 @@ def _check_layout(batch):
     if x.ndim < 2 or x.shape[0] != n:
         raise ValueError(
             f"pmap step: expected a batch shaped (devices={n}, per_device, ...); got shape "
-            f"{tuple(x.shape)}. Split a flat batch with split_for_devices(batch)."
+            f"{tuple(x.shape)}. Split a flat batch with reshape_for_pmap(batch)."
         )
     return batch
 
 
 def make_pmap_step(
     optimizer: optax.GradientTransformation,
-    loss: Loss = nll_loss,
+    loss: Loss = DEFAULT_LOSS,
     *,
     filter_spec: Callable = trainable_filter,
     memory: str = "standard",

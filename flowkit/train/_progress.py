@@ -8,6 +8,7 @@ class Progress:
 
     def __init__(self, total: int, initial: int, enabled: bool):
         self.bar = None
+        self.enabled = enabled
         if enabled:
             from tqdm.auto import tqdm  # imported only when a bar is made
 

@@ -10,7 +10,8 @@ import optax
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from ..flows._frozen_base import trainable_filter
-from ._losses import Loss, nll_loss, split_batch
+from ._loss_objects import DEFAULT_LOSS
+from ._losses import Loss, split_batch
 from ._memory import memory_loss
 from ._train_step import TrainStep, to_host
 from ._update import update_on_batch
@@ -69,7 +70,7 @@ def _global_rows(batch) -> int:
 
 def make_sharded_step(
     optimizer: optax.GradientTransformation,
-    loss: Loss = nll_loss,
+    loss: Loss = DEFAULT_LOSS,
     *,
     mesh: Mesh | None = None,
     filter_spec: Callable = trainable_filter,

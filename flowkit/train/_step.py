@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import optax
 
 from ..flows._frozen_base import trainable_filter
-from ._losses import Loss, nll_loss, split_batch
+from ._loss_objects import DEFAULT_LOSS
+from ._losses import Loss, split_batch
 from ._memory import memory_loss
 from ._train_step import TrainStep, to_host
 from ._update import update_on_batch
@@ -20,7 +21,7 @@ def _leading(batch) -> int:
 
 def make_step(
     optimizer: optax.GradientTransformation,
-    loss: Loss = nll_loss,
+    loss: Loss = DEFAULT_LOSS,
     *,
     filter_spec: Callable = trainable_filter,
     memory: str = "standard",

@@ -22,7 +22,7 @@ def as_arrays(data: Any) -> tuple[np.ndarray, int | None]:
     return np.asarray(data), None
 
 
-def _float_dtype(flow: Flow):
+def model_dtype(flow: Flow):
     """The floating dtype of the flow's parameters (float32 if it has none)."""
     for leaf in jax.tree_util.tree_leaves(flow):
         if eqx.is_inexact_array(leaf):
@@ -34,7 +34,7 @@ def _float_dtype(flow: Flow):
 def _batch_scores(flow, x, condition, index, key, image: bool, num_levels: int):
     """Scores of one fixed-shape batch: bits/dim (images) or NLL in nats."""
     if key is not None:  # integer pixels: dequantize example i with fold_in(key, i)
-        dtype = _float_dtype(flow)
+        dtype = model_dtype(flow)
         keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(index)
         x = jax.vmap(lambda k, xi: dequantize(k, xi, num_levels=num_levels, dtype=dtype))(keys, x)
     log_prob = flow.log_prob(x, condition)
@@ -60,6 +60,8 @@ def _per_example_condition(flow: Flow, condition, n: int):
     if condition is None:
         return None
     condition = np.asarray(condition)
+    if np.issubdtype(condition.dtype, np.floating):
+        condition = condition.astype(model_dtype(flow))
     if flow.cond_shape is not None and condition.shape == tuple(flow.cond_shape):
         condition = np.broadcast_to(condition, (n, *condition.shape))
     if condition.shape[0] != n:
@@ -100,6 +102,14 @@ def scores(
         )
     if image and not integer:
         _check_unit_interval(data)
+    if integer and data.size and (data.min() < 0 or data.max() >= num_levels):
+        raise ValueError(
+            f"evaluate: integer data are pixels in 0..{num_levels - 1}; these range over "
+            f"[{data.min()}, {data.max()}]. Pass num_levels=, or float data to score them as "
+            "numbers (NLL)."
+        )
+    if not integer:
+        data = data.astype(model_dtype(flow))  # float32 data score a float64 flow, and back
     n = data.shape[0]
     condition = _per_example_condition(flow, condition, n)
     flow = eqx.nn.inference_mode(flow)  # e.g. batch-norm layers use their running statistics

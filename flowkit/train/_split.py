@@ -14,12 +14,12 @@ def validation_split(
     """``(train_indices, val_indices)``: a random ``fraction`` of ``range(num_examples)``
     (at least one example when ``fraction > 0``) held out, the same for the same key."""
     if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1); got {fraction}.")
+        raise ValueError(f"the validation fraction must be in [0, 1); got {fraction}.")
     num_val = 0 if fraction == 0 else max(1, math.floor(fraction * num_examples + 0.5))
     if num_examples - num_val < 1:
         raise ValueError(
             f"cannot hold out {num_val} of {num_examples} examples for validation and still "
-            "train; pass more data or a smaller val_fraction."
+            "train; pass more data or a smaller validation fraction."
         )
     order = np.asarray(jax.random.permutation(key, num_examples))
     return np.sort(order[num_val:]), np.sort(order[:num_val])
