@@ -127,7 +127,9 @@ def test_evaluate_and_fit_take_float32_data_under_x64(key):
     with jax.enable_x64(True):
         flow = fk.realnvp(key, dim=2, num_layers=2, width=4, depth=1)
         assert np.isfinite(fk.evaluate(flow, data).mean)
-        fitted, history = fk.fit(key, flow, data, epochs=1, batch_size=40, progress=False)
+        fitted, history = fk.fit(
+            key, flow, data, batch_size=40, stopping=fk.train.Stopping(epochs=1), progress=False
+        )
         assert fitted.dtype == np.float64 and np.isfinite(history.best_val_loss)
 
 

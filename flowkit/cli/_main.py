@@ -8,6 +8,7 @@ status 1; anything else is a bug and keeps its traceback.
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from flowkit.data import DataError
@@ -43,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"flowkit: warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     try:
@@ -54,7 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # command touches a device (flowkit.distributed, issue 10).
     join_launched_run()
     try:
-        args.run(args)
+        with warnings.catch_warnings():
+            # a warning on the command line is one line, not a source excerpt
+            warnings.showwarning = _one_line_warning
+            args.run(args)
     except (UserError, DataError, ModelFileError, RunDirError) as error:
         print(f"flowkit {args.command}: error: {error}", file=sys.stderr)
         return 2

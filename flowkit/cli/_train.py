@@ -320,10 +320,11 @@ def run_train(args: argparse.Namespace) -> None:
     if lead:
         write_json(out / RUN_INFO, settings)
     n_val = 0 if data.val is None else len(data.val)
+    n_test = "no" if data.test is None else len(data.test)
     say(
         f"flowkit train: {args.model} ({fk.count_parameters(flow):,} parameters) on "
         f"{args.data} {data.data_shape} ({len(data.train)} train / {n_val} validation / "
-        f"{len(data.test)} test), {args.parallel} on {args.devices} device(s); run "
+        f"{n_test} test), {args.parallel} on {args.devices} device(s); run "
         f"directory {out}",
         file=sys.stderr,
         flush=True,
@@ -337,10 +338,15 @@ def run_train(args: argparse.Namespace) -> None:
     metrics = _report(out, best, history, data, settings, k_sample)
     metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
     write_json(out / "metrics.json", metrics)
+    test = metrics["test"]
+    scored = (
+        f"test {test['mean']:.4f} +/- {test['stderr']:.4f} {history.metric}"
+        if test is not None
+        else "no test split (score a file with: flowkit eval RUN --data FILE)"
+    )
     say(
         f"best epoch {history.best_epoch} of {history.epochs}: validation "
-        f"{history.best_val_loss:.4f}, test {metrics['test']['mean']:.4f} +/- "
-        f"{metrics['test']['stderr']:.4f} {history.metric}; wall time "
+        f"{history.best_val_loss:.4f} {history.metric}, {scored}; wall time "
         f"{metrics['wall_seconds']} s; wrote {out}",
         file=sys.stderr,
     )
@@ -350,7 +356,7 @@ def _report(out: Path, best, history, data, settings: dict, key) -> dict:
     """Figures of the best model and the run's metrics (test evaluation included)."""
     from flowkit.train import read_metrics
 
-    test = fk.evaluate(best, data.test)
+    test = None if data.test is None else fk.evaluate(best, data.test)
     image = is_image(settings)
     sample_t = 0.7 if image else 1.0
     rows = TEMPERATURES if image else ()
@@ -369,7 +375,9 @@ def _report(out: Path, best, history, data, settings: dict, key) -> dict:
         rows_at = lambda path: temperature_figure(path, samples[num:], settings)  # noqa: E731
         figures.append(write_figure(out / "temperatures.png", rows_at))
     elif tuple(best.shape) == (2,):
-        density_at = lambda path: density_figure(path, best, data.test.x, samples)  # noqa: E731
+        # the held-out points the figure shows: the test split, else validation, else train
+        points = next(d for d in (data.test, data.val, data.train) if d is not None).x
+        density_at = lambda path: density_figure(path, best, points, samples)  # noqa: E731
         figures.append(write_figure(out / "density.png", density_at))
     records = read_metrics(out / "metrics.jsonl")
     losses_at = lambda path: loss_figure(path, records, history.to_dict(), history.metric)  # noqa: E731
@@ -386,7 +394,9 @@ def _report(out: Path, best, history, data, settings: dict, key) -> dict:
         "val_best": _finite(history.best_val_loss),
         "val_initial": _finite(history.initial_val_loss),
         "val_per_epoch": [_finite(v) for v in history_dict["val_loss"]],
-        "test": {k: _finite(v) if isinstance(v, float) else v for k, v in test.to_dict().items()},
+        "test": None
+        if test is None
+        else {k: _finite(v) if isinstance(v, float) else v for k, v in test.to_dict().items()},
         "train_seconds": round(history.seconds, 1),
         "figures": [p.name for p in figures],
     }
