@@ -83,6 +83,25 @@ def test_two_dimensional_data_get_nll_and_density_figures(tmp_path, capsys):
     assert "nll: " in capsys.readouterr().out
 
 
+def test_a_file_without_a_test_split_trains_and_eval_scores_a_given_file(tmp_path, capsys):
+    # the done-when case of issue 27: a user's own file holding only x
+    rng = np.random.default_rng(0)
+    data = tmp_path / "only_x.npz"
+    np.savez(data, x=(rng.standard_normal((300, 2)) * [2.0, 0.5]).astype(np.float32))
+    out = tmp_path / "mine"
+    assert main(["train", "--data", str(data), "--out", str(out), "--epochs", "1",
+                 "--steps", "2", "--width", "8", "--layers", "2"]) == 0  # fmt: skip
+    assert "no test split (score a file with: flowkit eval RUN --data FILE)" in (
+        capsys.readouterr().err
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"] is None and "density.png" in metrics["figures"]
+    assert main(["eval", str(out)]) == 2
+    assert f"flowkit eval {out} --data FILE" in capsys.readouterr().err
+    assert main(["eval", str(out), "--data", str(data)]) == 0
+    assert "nll: " in capsys.readouterr().out
+
+
 def test_pmap_and_shard_match_one_device(run, tmp_path):
     # Batches of 48: 6 per device under pmap, 8 shards under jit. float32 sums in another
     # order, so equal to float32 rounding (measured: losses ~1e-7 relative, parameters ~1e-7).
