@@ -262,14 +262,10 @@ class _Doubling(fk.AbstractBijector):
     shape: tuple[int, ...] = eqx.field(static=True)
     cond_shape: None = eqx.field(static=True, default=None)
 
-    @property
-    def out_shape(self):
-        return self.shape
-
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         return 2.0 * x + 0.1, jnp.asarray(x.size * np.log(2.0), x.dtype)
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         return 0.5 * y, jnp.asarray(-y.size * np.log(2.0), y.dtype)
 
 

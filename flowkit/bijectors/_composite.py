@@ -133,10 +133,10 @@ class AbstractComposite(AbstractBijector):
     def pieces(self) -> tuple[Piece, ...]:
         """The forward map as pieces applied in order; the inverse runs them reversed."""
 
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         return run_pieces(self, FORWARD, x, *event_appliers(condition))
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         return run_pieces(self, INVERSE, y, *event_appliers(condition))
 
 

@@ -132,20 +132,15 @@ class Coupling(AbstractBijector):
             flat = jnp.concatenate([kept, moved])[order]
         return flat.reshape(self.shape)
 
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         kept, moved, params = self._split(x, condition)
         moved, log_deriv = self.transformer.forward_and_log_det(moved, params)
         return self._merge(kept, moved), jnp.sum(log_deriv)
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         kept, moved, params = self._split(y, condition)
         moved, log_deriv = self.transformer.inverse_and_log_det(moved, params)
         return self._merge(kept, moved), jnp.sum(log_deriv)
-
-    @property
-    def out_shape(self) -> Shape:
-        """Shape-preserving: the output event shape is ``shape``."""
-        return self.shape
 
 
 def _mlp(key, mask, transformer, width, depth, activation, cond_shape) -> MLP:

@@ -27,18 +27,13 @@ class AbstractElementwise(AbstractBijector):
     def _elementwise_inverse(self, y: Array) -> tuple[Array, Array]:
         """Return ``(x, log|dx/dy|)``, both shaped like ``y``."""
 
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         y, log_deriv = self._elementwise_forward(x)
         return y, jnp.sum(log_deriv)
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         x, log_deriv = self._elementwise_inverse(y)
         return x, jnp.sum(log_deriv)
-
-    @property
-    def out_shape(self) -> Shape:
-        """Shape-preserving: the output event shape is ``shape``."""
-        return self.shape
 
 
 class Identity(AbstractElementwise):

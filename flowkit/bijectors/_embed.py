@@ -42,13 +42,8 @@ class EmbedCondition(AbstractBijector):
         inner = condition.astype(self.embedding.dtype) @ self.embedding
         return inner.reshape(self.bijector.cond_shape)
 
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         return self.bijector.forward_and_log_det(x, self._embed(condition))
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         return self.bijector.inverse_and_log_det(y, self._embed(condition))
-
-    @property
-    def out_shape(self) -> Shape:
-        """Shape-preserving: the output event shape is ``shape``."""
-        return self.shape

@@ -49,7 +49,6 @@ class MemoryMode(AbstractComposite):
     memory: str = eqx.field(static=True)
     anchor_every: int | None = eqx.field(static=True)
     shape: Shape = eqx.field(static=True)
-    out_shape: Shape = eqx.field(static=True)
     cond_shape: Shape | None = eqx.field(static=True)
 
     def __init__(
@@ -62,8 +61,12 @@ class MemoryMode(AbstractComposite):
         self.memory = memory
         self.anchor_every = anchor_every
         self.shape = tuple(bijector.shape)
-        self.out_shape = tuple(bijector.out_shape)
         self.cond_shape = bijector.cond_shape
+
+    @property
+    def out_shape(self) -> Shape:
+        """The wrapped bijector's output shape."""
+        return tuple(self.bijector.out_shape)
 
     def apply_batch(
         self, method: str, xs: ArrayLike, conditions: ArrayLike | None
@@ -88,10 +91,10 @@ class MemoryMode(AbstractComposite):
         )
         return ys[0], log_det[0]
 
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         return self._one(FORWARD, x, condition)
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         return self._one(INVERSE, y, condition)
 
 
