@@ -64,7 +64,7 @@ def _forward(layer, x, condition=None):
 
 
 def _coupling(mask, key, cond_shape=None):
-    return fk.ConvAffineCoupling(key, mask, width=4, depth=1, cond_shape=cond_shape)
+    return fk.conv_affine_coupling(key, mask, width=4, depth=1, cond_shape=cond_shape)
 
 
 def test_conv_coupling_is_identity_when_fresh_and_keeps_masked_entries(key):

@@ -17,11 +17,12 @@ from ._composite import Scan as Scan
 from ._composite import SplitChannels as SplitChannels
 from ._conv1x1 import InvertibleConv1x1 as InvertibleConv1x1
 from ._conv1x1 import InvertibleConv1x1LU as InvertibleConv1x1LU
-from ._conv_coupling import ConvAffineCoupling as ConvAffineCoupling
 from ._conv_coupling import ImageConditioner as ImageConditioner
-from ._coupling import AdditiveCoupling as AdditiveCoupling
-from ._coupling import AffineCoupling as AffineCoupling
+from ._conv_coupling import conv_affine_coupling as conv_affine_coupling
 from ._coupling import Coupling as Coupling
+from ._coupling import additive_coupling as additive_coupling
+from ._coupling import affine_coupling as affine_coupling
+from ._coupling import mlp_coupling as mlp_coupling
 from ._elementwise import AbstractElementwise as AbstractElementwise
 from ._elementwise import Affine as Affine
 from ._elementwise import Exp as Exp
@@ -38,7 +39,7 @@ from ._exact_inverse import has_exact_cheap_inverse as has_exact_cheap_inverse
 from ._exact_inverse import register_exact_inverse as register_exact_inverse
 from ._from_distrax import FromDistrax as FromDistrax
 from ._invert import Invert as Invert
-from ._jet_coupling import JetCoupling as JetCoupling
+from ._jet_coupling import jet_coupling as jet_coupling
 from ._jet_coupling import jet_mask as jet_mask
 from ._logit_preprocess import LogitPreprocess as LogitPreprocess
 from ._masks import alternating_mask as alternating_mask
@@ -58,8 +59,8 @@ from ._spline import RationalQuadraticSplineTransformer as RationalQuadraticSpli
 from ._spline import rqs_forward as rqs_forward
 from ._spline import rqs_inverse as rqs_inverse
 from ._spline import spline_knots as spline_knots
-from ._spline_coupling import SplineCoupling as SplineCoupling
-from ._split_prior import SplitPrior as SplitPrior
+from ._spline_coupling import spline_coupling as spline_coupling
+from ._split_prior import split_prior as split_prior
 from ._squeeze import Squeeze as Squeeze
 from ._stack import Stack as Stack
 from ._stack import with_unroll as with_unroll

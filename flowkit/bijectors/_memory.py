@@ -6,6 +6,7 @@ import jax.numpy as jnp
 from .._typing import Array, ArrayLike, Float, Shape
 from ._base import AbstractBijector
 from ._composite import AbstractComposite, Child
+from ._coupling import Coupling
 from ._invertible_backprop import invertible_apply, remat_apply
 from ._segments import FORWARD, INVERSE, apply_layer, segments
 
@@ -179,4 +180,8 @@ def wrap_memory(
 
 def _name(layer) -> str:
     inner = getattr(layer, "layer", None)  # OnFirst: name the layer it wraps
-    return type(layer).__name__ if inner is None else _name(inner)
+    if inner is not None:
+        return _name(inner)
+    if isinstance(layer, Coupling):  # couplings differ by their transformer
+        return f"Coupling[{type(layer.transformer).__name__}]"
+    return type(layer).__name__

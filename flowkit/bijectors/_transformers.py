@@ -98,7 +98,7 @@ class StandardizeTransformer(AbstractTransformer):
 
     ``params[..., 0]`` is the mean, ``params[..., 1]`` the (unbounded) log-scale; zero
     parameters give the identity. Glow's learned prior of a factored-out latent
-    (:class:`SplitPrior`) written as a bijector.
+    (:func:`split_prior`) written as a bijector.
     """
 
     num_params: int = eqx.field(static=True, default=2)

@@ -21,14 +21,14 @@ from ..bijectors._base import AbstractBijector
 from ..bijectors._batch_norm import BatchNorm
 from ..bijectors._chain import Chain
 from ..bijectors._conv1x1 import InvertibleConv1x1, InvertibleConv1x1LU
-from ..bijectors._conv_coupling import ConvAffineCoupling
+from ..bijectors._conv_coupling import conv_affine_coupling
 from ..bijectors._elementwise import Affine, Rescale
 from ..bijectors._invert import Invert
 from ..bijectors._logit_preprocess import LogitPreprocess
 from ..bijectors._masks import channel_mask, checkerboard_mask
 from ..bijectors._memory import check_memory_mode, wrap_memory
 from ..bijectors._multiscale import MultiScale
-from ..bijectors._split_prior import SplitPrior
+from ..bijectors._split_prior import split_prior
 from ..bijectors._squeeze import Squeeze, image_shape_error
 from ..bijectors._stack import Stack
 from ._bases import standard_normal
@@ -182,7 +182,7 @@ def realnvp_multiscale(
     rescale = _check_preprocess("realnvp_multiscale", logit_alpha, rescale)
 
     def coupling(k, mask):
-        layer = ConvAffineCoupling(
+        layer = conv_affine_coupling(
             k, mask, width=width, depth=depth, activation=activation, cond_shape=cond_shape
         )
         return Chain([layer, BatchNorm(mask.shape)]) if batch_norm else layer
@@ -256,7 +256,7 @@ def glow(
     ``D log(high - low)``, 0 here); pass ``None`` to model [0, 1] directly, or
     ``rescale=None`` with ``logit_alpha``. ``split_prior``: each factored-out half gets a
     learned prior ``N(mu(z1), exp(logs(z1))**2)`` from the kept half (a zero-initialised
-    :class:`SplitPrior`). ``learn_top``: the last scale's latent gets a learned per-entry
+    :func:`split_prior`). ``learn_top``: the last scale's latent gets a learned per-entry
     mean and scale (an identity-initialised :class:`Affine`), Glow's trainable top prior;
     the flow's base stays a fixed standard normal, so ``temperature`` still scales every
     latent around its learned mean.
@@ -274,7 +274,7 @@ def glow(
         k_conv, k_coupling = jax.random.split(k)
         mask = channel_mask(shape[0], shape[1], shape[2])
         transformer = make_transformer("glow", coupling, int((~mask).sum()))
-        layer = ConvAffineCoupling(
+        layer = conv_affine_coupling(
             k_coupling, mask, width=width, depth=depth, activation=activation,
             cond_shape=cond_shape, transformer=transformer,
         )  # fmt: skip
@@ -288,7 +288,7 @@ def glow(
         if level == num_scales - 1:
             return MultiScale(Chain([squeeze, steps] + ([_learned_top(s)] if learn_top else [])))
         # fold_in: the other layers draw the same parameters with or without a split prior
-        prior = [SplitPrior(jax.random.fold_in(k, 1), s, cond_shape=cond_shape)]
+        prior = [split_prior(jax.random.fold_in(k, 1), s, cond_shape=cond_shape)]
         inner = scale(s[:2] + (s[2] // 2,), level + 1, k_inner)
         return MultiScale(Chain([squeeze, steps] + (prior if split_prior else [])), inner)
 
