@@ -35,8 +35,6 @@ from ._elementwise import Sigmoid as Sigmoid
 from ._elementwise import Softplus as Softplus
 from ._elementwise import Tanh as Tanh
 from ._embed import EmbedCondition as EmbedCondition
-from ._exact_inverse import has_exact_cheap_inverse as has_exact_cheap_inverse
-from ._exact_inverse import register_exact_inverse as register_exact_inverse
 from ._from_distrax import FromDistrax as FromDistrax
 from ._invert import Invert as Invert
 from ._jet_coupling import jet_coupling as jet_coupling
@@ -46,10 +44,6 @@ from ._masks import alternating_mask as alternating_mask
 from ._masks import channel_mask as channel_mask
 from ._masks import checkerboard_mask as checkerboard_mask
 from ._masks import half_mask as half_mask
-from ._memory import MEMORY_MODES as MEMORY_MODES
-from ._memory import MemoryMode as MemoryMode
-from ._memory import apply_to_batch as apply_to_batch
-from ._memory import backprop_plan as backprop_plan
 from ._multiscale import MultiScale as MultiScale
 from ._patchify import Patchify as Patchify
 from ._permute import Permute as Permute

@@ -18,6 +18,8 @@ class ActNorm(AbstractBijector):
     channel, in whichever direction the model's density pass runs them.
     """
 
+    exact_inverse = True  # one closed-form pass each way
+
     loc: Float[Array, " C"]
     log_scale: Float[Array, " C"]
     shape: Shape = eqx.field(static=True)

@@ -45,6 +45,10 @@ class MaskedAutoregressive(AbstractBijector):
     ``transformer`` is any elementwise family: affine, softplus-affine, spline.
     """
 
+    # One direction takes D sequential passes (sampling), too dear to rebuild inputs with:
+    # invertible backprop stores this layer's input.
+    exact_inverse = False
+
     made: MADE
     transformer: AbstractTransformer
     shape: Shape = eqx.field(static=True)

@@ -98,6 +98,10 @@ class BatchNorm(AbstractBijector):
         self.eps = eps
         self.axis_name = axis_name
 
+    def has_exact_inverse(self) -> bool:
+        """Inference mode is a fixed affine map; training mode has no inverse at all."""
+        return bool(self.inference)
+
     def running_statistics(self) -> tuple[Array, Array]:
         """The (mean, var) used in inference mode (held out of gradients)."""
         stats = self.state_index.init

@@ -35,6 +35,8 @@ class InvertibleConv1x1(AbstractBijector):
     :class:`InvertibleConv1x1LU` for the O(C) variant.
     """
 
+    exact_inverse = True  # one closed-form pass each way
+
     weight: Float[Array, "C C"]
     shape: Shape = eqx.field(static=True)
     cond_shape: None = eqx.field(static=True)
@@ -64,6 +66,8 @@ class InvertibleConv1x1LU(AbstractBijector):
     are integer arrays, so they are never trained; the strictly-lower / strictly-upper
     parts of ``lower`` / ``upper`` are the only entries used.
     """
+
+    exact_inverse = True  # one closed-form pass each way
 
     lower: Float[Array, "C C"]
     upper: Float[Array, "C C"]

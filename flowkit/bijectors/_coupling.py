@@ -120,6 +120,11 @@ class Coupling(AbstractBijector):
         self.shape = mask.shape
         self.cond_shape = None if cond_shape is None else tuple(cond_shape)
 
+    def has_exact_inverse(self) -> bool:
+        """As exact as the transformer: the conditioner sees the same kept entries in both
+        directions."""
+        return self.transformer.has_exact_inverse()
+
     def _split(self, z, condition):
         flat = z.reshape(-1)
         kept, moved = _take(flat, self.cond_idx), _take(flat, self.trans_idx)

@@ -37,6 +37,10 @@ class EmbedCondition(AbstractBijector):
         self.shape = tuple(bijector.shape)
         self.cond_shape = (num_classes,)
 
+    def has_exact_inverse(self) -> bool:
+        """As exact as the bijector it wraps."""
+        return self.bijector.has_exact_inverse()
+
     def _embed(self, condition: Array | None) -> Array:
         assert condition is not None  # validated by the public methods (cond_shape is set)
         inner = condition.astype(self.embedding.dtype) @ self.embedding

@@ -20,6 +20,10 @@ class LogitPreprocess(AbstractBijector):
     ``p = alpha + (1 - 2 alpha) x``; bits per dimension then refer to the data.
     """
 
+    # Saturates: in float32 sigmoid(20) == 1.0, whose logit is inf, so an input rebuilt
+    # from the output could be wrong; invertible backprop stores it instead.
+    exact_inverse = False
+
     alpha: float = eqx.field(static=True)
     shape: Shape = eqx.field(static=True)
     cond_shape: None = eqx.field(static=True)

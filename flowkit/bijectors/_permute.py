@@ -17,6 +17,8 @@ class Permute(AbstractBijector):
     per layer (integer leaves are never trained).
     """
 
+    exact_inverse = True  # one closed-form pass each way
+
     permutation: Int[Array, " n"]
     inverse_permutation: Int[Array, " n"]
     shape: Shape = eqx.field(static=True)
@@ -57,6 +59,8 @@ def random_permutation(key: PRNGKeyArray, shape: Shape) -> Permute:
 
 class Reverse(AbstractBijector):
     """Reverse the order of the event's entries (flattened, last index first)."""
+
+    exact_inverse = True  # one closed-form pass each way
 
     shape: Shape = eqx.field(static=True)
     cond_shape: None = eqx.field(static=True)

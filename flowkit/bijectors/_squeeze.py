@@ -39,6 +39,8 @@ class Squeeze(AbstractBijector):
     splits the input along a checkerboard. A permutation: log-determinant 0.
     """
 
+    exact_inverse = True  # one closed-form pass each way
+
     shape: Shape = eqx.field(static=True)
     ordering: str = eqx.field(static=True)
     cond_shape: None = eqx.field(static=True)
