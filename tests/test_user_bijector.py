@@ -131,7 +131,7 @@ class _Direct(fk.AbstractBijector):
 
 def test_a_direct_composite_is_refused_by_the_batch_pass_and_stored_by_backprop(key):
     k1, k2, k3 = jax.random.split(key, 3)
-    direct = _Direct(fk.ActNorm((2,)), SinhArcsinh(k1, (2,)), (2,))
+    direct = _Direct(outer=fk.ActNorm((2,)), inner=SinhArcsinh(k1, (2,)), shape=(2,))
     check_bijector(randomize(direct, k2), k3)
     with pytest.raises(
         TypeError, match="_Direct holds an ActNorm or BatchNorm, but the batch pass"

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 import equinox as eqx
+import jax.numpy as jnp
 
 from .._typing import Array, ArrayLike, Float, Scalar, Shape
 from ._checks import check_condition, check_event, check_shape
@@ -19,7 +20,8 @@ def _validated(method: _Map, direction: str) -> _Map:
     inverse) and a float32/float64 dtype, and the condition matches ``cond_shape``."""
     arg = "x" if direction == "forward_and_log_det" else "y"
 
-    @functools.wraps(method)
+    # Not __annotations__: the wrapper's parameters are its own, whatever the map declares.
+    @functools.wraps(method, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
     def checked(self, value, condition=None):
         owner = f"{type(self).__name__}.{direction}"
         event = self.shape if arg == "x" else self.out_shape
@@ -29,6 +31,10 @@ def _validated(method: _Map, direction: str) -> _Map:
 
     checked.__validated__ = True  # type: ignore[attr-defined]
     return checked
+
+
+def _as_array(condition: ArrayLike | None) -> Array | None:
+    return None if condition is None else jnp.asarray(condition)
 
 
 class AbstractBijector(eqx.Module):
@@ -84,12 +90,13 @@ class AbstractBijector(eqx.Module):
 
     @abc.abstractmethod
     def forward_and_log_det(
-        self, x: ArrayLike, condition: ArrayLike | None = None
+        self, x: Float[Array, "..."], condition: Array | None = None
     ) -> tuple[Float[Array, "..."], Scalar]:
         """Map one event forward.
 
         Args:
-            x: one event of shape ``shape`` (float32 or float64).
+            x: one event of shape ``shape`` (float32 or float64; any array-like is
+                converted before a subclass's map sees it).
             condition: shape ``cond_shape``, or None for an unconditional bijector.
 
         Returns:
@@ -102,12 +109,13 @@ class AbstractBijector(eqx.Module):
 
     @abc.abstractmethod
     def inverse_and_log_det(
-        self, y: ArrayLike, condition: ArrayLike | None = None
+        self, y: Float[Array, "..."], condition: Array | None = None
     ) -> tuple[Float[Array, "..."], Scalar]:
         """Map one event back.
 
         Args:
-            y: one event of shape ``out_shape`` (float32 or float64).
+            y: one event of shape ``out_shape`` (float32 or float64; any array-like is
+                converted before a subclass's map sees it).
             condition: shape ``cond_shape``, or None for an unconditional bijector.
 
         Returns:
@@ -131,8 +139,8 @@ class AbstractBijector(eqx.Module):
 
     def forward(self, x: ArrayLike, condition: ArrayLike | None = None) -> Float[Array, "..."]:
         """Forward map of one event (shape ``shape`` to ``out_shape``), log-det dropped."""
-        return self.forward_and_log_det(x, condition)[0]
+        return self.forward_and_log_det(jnp.asarray(x), _as_array(condition))[0]
 
     def inverse(self, y: ArrayLike, condition: ArrayLike | None = None) -> Float[Array, "..."]:
         """Inverse map of one event (shape ``out_shape`` to ``shape``), log-det dropped."""
-        return self.inverse_and_log_det(y, condition)[0]
+        return self.inverse_and_log_det(jnp.asarray(y), _as_array(condition))[0]

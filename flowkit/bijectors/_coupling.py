@@ -233,8 +233,10 @@ def affine_coupling(
         A :class:`Coupling` mapping events of ``mask.shape``.
     """
     transformer = AffineTransformer(int((~np.asarray(mask, bool)).sum()))
-    kwargs = dict(width=width, depth=depth, activation=activation, cond_shape=cond_shape)
-    return mlp_coupling(key, mask, transformer, **kwargs)
+    return mlp_coupling(
+        key, mask, transformer, width=width, depth=depth, activation=activation,
+        cond_shape=cond_shape,
+    )  # fmt: skip
 
 
 def additive_coupling(
@@ -252,5 +254,7 @@ def additive_coupling(
     Returns:
         A :class:`Coupling` mapping events of ``mask.shape``.
     """
-    kwargs = dict(width=width, depth=depth, activation=activation, cond_shape=cond_shape)
-    return mlp_coupling(key, mask, AdditiveTransformer(), **kwargs)
+    return mlp_coupling(
+        key, mask, AdditiveTransformer(), width=width, depth=depth, activation=activation,
+        cond_shape=cond_shape,
+    )  # fmt: skip

@@ -38,5 +38,7 @@ def spline_coupling(
         A :class:`Coupling` mapping events of ``mask.shape``.
     """
     transformer = RationalQuadraticSplineTransformer(num_bins, tail_bound)
-    kwargs = dict(width=width, depth=depth, activation=activation, cond_shape=cond_shape)
-    return mlp_coupling(key, mask, transformer, **kwargs)
+    return mlp_coupling(
+        key, mask, transformer, width=width, depth=depth, activation=activation,
+        cond_shape=cond_shape,
+    )  # fmt: skip
