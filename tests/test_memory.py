@@ -265,23 +265,29 @@ def test_layers_without_exact_inverse_fall_back(key):
     )
 
 
-class _Doubling(fk.AbstractBijector):
+class _AbstractDoubling(fk.AbstractBijector):
     """``y = 2x``, but ``forward`` adds a wrong 0.1: only its (correct) inverse may be used
     for the density, so a rebuild through ``forward`` would be detectably wrong."""
+
+    def forward_and_log_det(self, x, condition=None):
+        return 2.0 * x + 0.1, jnp.asarray(x.size * np.log(2.0), x.dtype)
+
+    def inverse_and_log_det(self, y, condition=None):
+        return 0.5 * y, jnp.asarray(-y.size * np.log(2.0), y.dtype)
+
+
+class _Doubling(_AbstractDoubling):
+    """Undeclared: its input is stored, never rebuilt."""
 
     shape: tuple[int, ...] = eqx.field(static=True)
     cond_shape: None = eqx.field(static=True, default=None)
 
-    def forward_and_log_det(self, x, condition):
-        return 2.0 * x + 0.1, jnp.asarray(x.size * np.log(2.0), x.dtype)
 
-    def inverse_and_log_det(self, y, condition):
-        return 0.5 * y, jnp.asarray(-y.size * np.log(2.0), y.dtype)
+class _DeclaredDoubling(_AbstractDoubling):
+    """Falsely declaring an exact inverse on its class."""
 
-
-class _DeclaredDoubling(_Doubling):
-    """:class:`_Doubling` falsely declaring an exact inverse on its class."""
-
+    shape: tuple[int, ...] = eqx.field(static=True)
+    cond_shape: None = eqx.field(static=True, default=None)
     exact_inverse = True
 
 
