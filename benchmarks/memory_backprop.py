@@ -45,9 +45,7 @@ def build(model: str, depth: int, args, memory: str = "standard"):
     Glow steps per scale for Glow)."""
     key = jax.random.key(0)
     if model == "realnvp":
-        flow = fk.realnvp(
-            key, dim=args.dim, num_layers=depth, width=args.width, depth=2, memory=memory
-        )
+        flow = fk.realnvp(key, dim=args.dim, num_layers=depth, width=args.width, depth=2)
         x = jax.random.normal(jax.random.key(1), (args.batch, args.dim))
     else:
         shape = (args.image, args.image, 1)
@@ -57,11 +55,10 @@ def build(model: str, depth: int, args, memory: str = "standard"):
             num_scales=2,
             layers_per_scale=depth,
             width=args.channels,
-            memory=memory,
         )
         x = jax.random.uniform(jax.random.key(1), (args.glow_batch,) + shape, minval=0.02)
         x = jnp.minimum(x, 0.98)
-    return flow, x
+    return fk.with_memory_mode(flow, memory), x
 
 
 def randomize(flow, scale: float, seed: int = 2):

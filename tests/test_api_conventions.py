@@ -2,6 +2,7 @@
 that says what was expected."""
 
 import functools
+from typing import Literal, get_args, get_origin
 
 import distrax
 import equinox as eqx
@@ -25,9 +26,9 @@ def test_key_first_positional_or_keyword(key):
     assert jax.tree_util.tree_structure(a) == jax.tree_util.tree_structure(b)
     mask = fk.half_mask(4)
     for layer in (
-        fk.AffineCoupling(key, mask, width=8),
-        fk.AdditiveCoupling(key, mask, width=8),
-        fk.SplineCoupling(key, mask, width=8),
+        fk.affine_coupling(key, mask, width=8),
+        fk.additive_coupling(key, mask, width=8),
+        fk.spline_coupling(key, mask, width=8),
         fk.InvertibleConv1x1(key, (2, 2, 3)),
         fk.InvertibleConv1x1LU(key, (2, 2, 3)),
     ):
@@ -37,16 +38,19 @@ def test_key_first_positional_or_keyword(key):
 
 def test_camel_case_names_are_classes(key):
     mask = fk.half_mask(4)
-    affine = fk.AffineCoupling(key, mask, width=8)
-    assert isinstance(affine, fk.AffineCoupling) and isinstance(affine, fk.Coupling)
-    assert not isinstance(affine, fk.AdditiveCoupling)
-    assert isinstance(fk.SplineCoupling(key, mask, width=8), fk.Coupling)
-    conv = fk.ConvAffineCoupling(key, fk.channel_mask(2, 2, 2), width=4, depth=0)
-    assert isinstance(conv, fk.ConvAffineCoupling) and isinstance(conv, fk.Coupling)
+    # The named couplings are factory functions of the one final Coupling class.
+    affine = fk.affine_coupling(key, mask, width=8)
+    assert type(affine) is fk.Coupling and isinstance(affine.transformer, fk.AffineTransformer)
+    additive = fk.additive_coupling(key, mask, width=8)
+    assert isinstance(additive.transformer, fk.AdditiveTransformer)
+    assert type(fk.spline_coupling(key, mask, width=8)) is fk.Coupling
+    conv = fk.conv_affine_coupling(key, fk.channel_mask(2, 2, 2), width=4, depth=0)
+    assert type(conv) is fk.Coupling and isinstance(conv.conditioner, fk.ImageConditioner)
     exported = [getattr(fk, n) for n in dir(fk) if n[:1].isupper() and n[1:2].islower()]
-    assert all(isinstance(obj, type) for obj in exported), [
-        o for o in exported if not isinstance(o, type)
-    ]
+    # CamelCase names are classes, or the Literal types of string options (MemoryModeName).
+    odd = [o for o in exported if not (isinstance(o, type) or get_origin(o) is Literal)]
+    assert not odd, odd
+    assert get_args(fk.MemoryModeName) == ("standard", "remat", "invertible")
 
 
 def test_factories_take_objects(key):
@@ -132,7 +136,7 @@ def test_half_precision_is_refused_in_one_line(key, dtype):
 def test_constructor_mistakes_name_what_was_expected(key):
     with pytest.raises(TypeError, match=r"Tanh: shape must be a tuple of non-negative ints"):
         fk.Tanh(3)
-    coupling = fk.AffineCoupling(key, fk.half_mask(4), width=8)
+    coupling = fk.affine_coupling(key, fk.half_mask(4), width=8)
     with pytest.raises(TypeError, match=r"Stack\.from_factory\(key, make_layer, num_layers\)"):
         fk.Stack(coupling)
     with pytest.raises(ValueError, match=r"expected stacked layers"):

@@ -136,14 +136,10 @@ class _Opaque(fk.AbstractBijector):
     shape: tuple = eqx.field(static=True, default=SHAPE)
     cond_shape: None = eqx.field(static=True, default=None)
 
-    @property
-    def out_shape(self):
-        return self.shape
-
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         return self.inner.forward_and_log_det(x)
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         return self.inner.inverse_and_log_det(y)
 
 

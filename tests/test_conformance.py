@@ -12,7 +12,15 @@ from flowkit.testing import check_bijector
 from .registry import ENTRIES
 
 # Public constructor functions that return bijectors (classes are found automatically).
-CONSTRUCTORS = {"AffineCoupling", "AdditiveCoupling", "ConvAffineCoupling", "SplineCoupling"}
+CONSTRUCTORS = {
+    "affine_coupling",
+    "additive_coupling",
+    "conv_affine_coupling",
+    "jet_coupling",
+    "mlp_coupling",
+    "spline_coupling",
+    "split_prior",
+}
 
 
 @pytest.mark.parametrize("name", sorted(ENTRIES))

@@ -10,12 +10,12 @@ import flowkit as fk
 
 @pytest.fixture
 def coupling(key):
-    return fk.AffineCoupling(key, fk.half_mask(4), width=8)
+    return fk.affine_coupling(key, fk.half_mask(4), width=8)
 
 
 @pytest.fixture
 def conditional(key):
-    return fk.AffineCoupling(key, fk.half_mask(4), width=8, cond_shape=(3,))
+    return fk.affine_coupling(key, fk.half_mask(4), width=8, cond_shape=(3,))
 
 
 def test_wrong_shape(coupling):
@@ -57,8 +57,8 @@ def test_chain_shape_mismatch(key):
 
 
 def test_chain_condition_mismatch(key):
-    a = fk.AffineCoupling(key, fk.half_mask(4), cond_shape=(2,))
-    b = fk.AffineCoupling(key, fk.half_mask(4), cond_shape=(3,))
+    a = fk.affine_coupling(key, fk.half_mask(4), cond_shape=(2,))
+    b = fk.affine_coupling(key, fk.half_mask(4), cond_shape=(3,))
     with pytest.raises(ValueError, match=r"same condition shape; got \[\(2,\), \(3,\)\]"):
         fk.Chain([a, b])
 
@@ -75,7 +75,7 @@ def test_affine_scale_positive():
 
 def test_mask_must_split():
     with pytest.raises(ValueError, match="mask must keep some entries and transform others"):
-        fk.AffineCoupling(jax.random.key(0), np.ones(4, bool))
+        fk.affine_coupling(jax.random.key(0), np.ones(4, bool))
 
 
 def test_unknown_mask_and_base(key):

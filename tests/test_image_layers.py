@@ -64,7 +64,7 @@ def _forward(layer, x, condition=None):
 
 
 def _coupling(mask, key, cond_shape=None):
-    return fk.ConvAffineCoupling(key, mask, width=4, depth=1, cond_shape=cond_shape)
+    return fk.conv_affine_coupling(key, mask, width=4, depth=1, cond_shape=cond_shape)
 
 
 def test_conv_coupling_is_identity_when_fresh_and_keeps_masked_entries(key):
@@ -89,7 +89,7 @@ def test_conv_coupling_uses_its_condition(key):
 
 
 def test_conv_coupling_rejects_trivial_masks(key):
-    with pytest.raises(ValueError, match="must keep some entries and move others"):
+    with pytest.raises(ValueError, match="conv_affine_coupling: the mask must keep some entries"):
         _coupling(np.ones((4, 4, 1), bool), key)
     with pytest.raises(ValueError, match=r"expected one image of shape \(H, W, C\)"):
         _coupling(np.ones(4, bool), key)

@@ -122,9 +122,9 @@ def _hand_chain(key, width=8):
     k1, k2, k3 = jax.random.split(key, 3)
     bijector = fk.Chain(
         [
-            fk.AffineCoupling(k1, fk.alternating_mask(4), width=width),
+            fk.affine_coupling(k1, fk.alternating_mask(4), width=width),
             fk.random_permutation(k2, (4,)),
-            fk.AdditiveCoupling(k3, fk.half_mask(4, 1), width=width),
+            fk.additive_coupling(k3, fk.half_mask(4, 1), width=width),
         ]
     )
     return fk.Flow(bijector, fk.standard_normal((4,)))

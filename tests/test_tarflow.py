@@ -92,7 +92,7 @@ def test_patchify_layout_and_errors():
     with pytest.raises(ValueError, match="expected one image of shape"):
         fk.Patchify((4, 4), 2)
     with pytest.raises(ValueError, match="T must be even"):
-        fk.JetCoupling(jax.random.key(0), (3, 4), split="spatial")
+        fk.jet_coupling(jax.random.key(0), (3, 4), split="spatial")
 
 
 def test_block_rejects_mismatched_conditioner(key):

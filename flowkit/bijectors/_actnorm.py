@@ -18,6 +18,8 @@ class ActNorm(AbstractBijector):
     channel, in whichever direction the model's density pass runs them.
     """
 
+    exact_inverse = True  # one closed-form pass each way
+
     loc: Float[Array, " C"]
     log_scale: Float[Array, " C"]
     shape: Shape = eqx.field(static=True)
@@ -38,10 +40,10 @@ class ActNorm(AbstractBijector):
     def _log_det(self, dtype) -> Array:
         return math.prod(self.shape[:-1]) * jnp.sum(self.log_scale).astype(dtype)
 
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         return x * jnp.exp(self.log_scale) + self.loc, self._log_det(x.dtype)
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         return (y - self.loc) * jnp.exp(-self.log_scale), -self._log_det(y.dtype)
 
     def initialised(self, batch: Float[Array, "N ..."], inverse: bool, eps: float = 1e-6):
@@ -58,8 +60,3 @@ class ActNorm(AbstractBijector):
             loc, log_scale = -mean / std, -jnp.log(std)
         new = eqx.tree_at(lambda a: a.loc, self, loc.astype(dtype))
         return eqx.tree_at(lambda a: a.log_scale, new, log_scale.astype(dtype))
-
-    @property
-    def out_shape(self) -> Shape:
-        """Shape-preserving: the output event shape is ``shape``."""
-        return self.shape

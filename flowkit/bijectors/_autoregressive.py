@@ -45,6 +45,10 @@ class MaskedAutoregressive(AbstractBijector):
     ``transformer`` is any elementwise family: affine, softplus-affine, spline.
     """
 
+    # One direction takes D sequential passes (sampling), too dear to rebuild inputs with:
+    # invertible backprop stores this layer's input.
+    exact_inverse = False
+
     made: MADE
     transformer: AbstractTransformer
     shape: Shape = eqx.field(static=True)
@@ -89,15 +93,10 @@ class MaskedAutoregressive(AbstractBijector):
         w, log_deriv = jax.lax.fori_loop(0, v.shape[0], step, init)
         return w, jnp.sum(log_deriv)
 
-    @property
-    def out_shape(self) -> Shape:
-        """Shape-preserving: the output event shape is ``shape``."""
-        return self.shape
-
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         return self._recursive(x, condition, "forward_and_log_det")
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         return self._direct(y, condition, "inverse_and_log_det")
 
 
@@ -127,10 +126,6 @@ class InverseAutoregressive(AbstractComposite):
 
     @property
     def shape(self) -> Shape:
-        return self.maf.shape
-
-    @property
-    def out_shape(self) -> Shape:
         return self.maf.shape
 
     @property

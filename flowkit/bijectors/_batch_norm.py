@@ -98,6 +98,10 @@ class BatchNorm(AbstractBijector):
         self.eps = eps
         self.axis_name = axis_name
 
+    def has_exact_inverse(self) -> bool:
+        """Inference mode is a fixed affine map; training mode has no inverse at all."""
+        return bool(self.inference)
+
     def running_statistics(self) -> tuple[Array, Array]:
         """The (mean, var) used in inference mode (held out of gradients)."""
         stats = self.state_index.init
@@ -120,7 +124,7 @@ class BatchNorm(AbstractBijector):
             ) from None
         return event_moments(x, self.axis_name)
 
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         if self.inference:
             mean, var = self.running_statistics()
         else:
@@ -136,7 +140,7 @@ class BatchNorm(AbstractBijector):
         )
         return y, log_det
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         if not self.inference:
             raise ValueError(
                 "BatchNorm.inverse in training mode is undefined: the batch statistics belong "
@@ -149,8 +153,3 @@ class BatchNorm(AbstractBijector):
         log_scale = self.log_scale.astype(dtype)
         x = (y - self.shift.astype(dtype)) * jnp.exp(log_std - log_scale) + mean.astype(dtype)
         return x, -math.prod(self.shape[:-1]) * jnp.sum(log_scale - log_std)
-
-    @property
-    def out_shape(self) -> Shape:
-        """Shape-preserving: the output event shape is ``shape``."""
-        return self.shape

@@ -19,7 +19,6 @@ class Chain(AbstractComposite):
 
     layers: tuple[AbstractBijector, ...]
     shape: Shape = eqx.field(static=True)
-    out_shape: Shape = eqx.field(static=True)
     cond_shape: Shape | None = eqx.field(static=True)
 
     def __init__(self, layers: Sequence[AbstractBijector]):
@@ -40,8 +39,12 @@ class Chain(AbstractComposite):
                 )
         self.layers = layers
         self.shape = tuple(layers[0].shape)
-        self.out_shape = tuple(layers[-1].out_shape)
         self.cond_shape = common_cond_shape(layers)
+
+    @property
+    def out_shape(self) -> Shape:
+        """The last layer's output shape."""
+        return tuple(self.layers[-1].out_shape)
 
     def pieces(self):
         return tuple(Child(lambda c, i=i: c.layers[i]) for i in range(len(self.layers)))

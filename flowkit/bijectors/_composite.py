@@ -13,9 +13,9 @@ A composite (:class:`Chain`, :class:`Stack`, :class:`Invert`, :class:`MultiScale
 
 Its inverse runs the pieces in reverse order, each inverted. From that one description come
 the composite's own maps, the batch pass of data-dependent initialisation and batch-norm
-statistics (``_batch_pass.py``), the segments of invertible backpropagation
-(``_segments.py``) and whether a cheap exact inverse exists (``_exact_inverse.py``); a new
-composite is one class with a ``pieces`` method (docs/composites.md).
+statistics and the segments of invertible backpropagation (both in ``flowkit/_engine``),
+and whether an exact inverse exists (:meth:`AbstractComposite.has_exact_inverse`); a new
+composite is one class with a ``pieces`` method (docs/bijectors.md).
 
 While channels are set aside the value flowing between pieces is a tuple
 ``(active, set_aside)`` (nested at each level); children and reshapes act on the innermost
@@ -127,17 +127,33 @@ Piece = Child | Scan | AbstractPlumbing
 
 class AbstractComposite(AbstractBijector):
     """A bijector made of other bijectors, described by :meth:`pieces` (see the module
-    docstring). Subclasses give ``pieces`` and the shape fields; the maps come from here."""
+    docstring). Subclasses give ``pieces`` and the shape fields (``shape``, ``cond_shape``,
+    and ``out_shape`` when the shape changes); the maps come from here.
+
+    Compared with a bijector whose maps call its children directly, the pieces let the
+    engine see inside: :func:`flowkit.data_init` initialises the ActNorm layers among the
+    children (and :func:`flowkit.advance_batch_norm` updates BatchNorm statistics),
+    invertible backprop rebuilds each child's input in turn instead of storing the
+    composite's, and :meth:`has_exact_inverse` is derived from the children.
+    """
 
     @abc.abstractmethod
     def pieces(self) -> tuple[Piece, ...]:
-        """The forward map as pieces applied in order; the inverse runs them reversed."""
+        """The forward map as pieces applied in order; the inverse runs them reversed.
 
-    def _forward_and_log_det(self, x, condition):
+        Returns:
+            :class:`Child`, :class:`Scan` and plumbing pieces, in forward order.
+        """
+
+    def forward_and_log_det(self, x, condition=None):
         return run_pieces(self, FORWARD, x, *event_appliers(condition))
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition=None):
         return run_pieces(self, INVERSE, y, *event_appliers(condition))
+
+    def has_exact_inverse(self) -> bool:
+        """Exact when every child is (plumbing always is)."""
+        return all(child.has_exact_inverse() for child in children(self))
 
 
 def iter_pieces(composite: AbstractComposite, method: str) -> Iterator[tuple[Piece, str]]:

@@ -35,6 +35,8 @@ class InvertibleConv1x1(AbstractBijector):
     :class:`InvertibleConv1x1LU` for the O(C) variant.
     """
 
+    exact_inverse = True  # one closed-form pass each way
+
     weight: Float[Array, "C C"]
     shape: Shape = eqx.field(static=True)
     cond_shape: None = eqx.field(static=True)
@@ -47,17 +49,12 @@ class InvertibleConv1x1(AbstractBijector):
     def _log_det(self, dtype) -> Array:
         return math.prod(self.shape[:-1]) * jnp.linalg.slogdet(self.weight)[1].astype(dtype)
 
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         return x @ self.weight.T.astype(x.dtype), self._log_det(x.dtype)
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         inverse = jnp.linalg.inv(self.weight).astype(y.dtype)
         return y @ inverse.T, -self._log_det(y.dtype)
-
-    @property
-    def out_shape(self) -> Shape:
-        """Shape-preserving: the output event shape is ``shape``."""
-        return self.shape
 
 
 class InvertibleConv1x1LU(AbstractBijector):
@@ -69,6 +66,8 @@ class InvertibleConv1x1LU(AbstractBijector):
     are integer arrays, so they are never trained; the strictly-lower / strictly-upper
     parts of ``lower`` / ``upper`` are the only entries used.
     """
+
+    exact_inverse = True  # one closed-form pass each way
 
     lower: Float[Array, "C C"]
     upper: Float[Array, "C C"]
@@ -106,17 +105,12 @@ class InvertibleConv1x1LU(AbstractBijector):
     def _log_det(self, dtype) -> Array:
         return math.prod(self.shape[:-1]) * jnp.sum(self.log_s).astype(dtype)
 
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         return x @ self.weight(x.dtype).T, self._log_det(x.dtype)
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         lower, upper = self._factors(y.dtype)
         rows = y.reshape(-1, self.shape[-1])[:, self.permutation].T  # P^-1 y, pixels as columns
         z = jax.scipy.linalg.solve_triangular(lower, rows, lower=True, unit_diagonal=True)
         x = jax.scipy.linalg.solve_triangular(upper, z, lower=False)
         return x.T.reshape(self.shape), -self._log_det(y.dtype)
-
-    @property
-    def out_shape(self) -> Shape:
-        """Shape-preserving: the output event shape is ``shape``."""
-        return self.shape

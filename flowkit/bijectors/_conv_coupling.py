@@ -9,7 +9,7 @@ import numpy as np
 
 from .._typing import Array, Float, PRNGKeyArray, Shape
 from ..nn._conv_resnet import ConvResNet
-from ._coupling import Coupling
+from ._coupling import Coupling, check_mask
 from ._squeeze import image_shape_error
 from ._transformers import AbstractTransformer, AffineTransformer
 
@@ -88,37 +88,47 @@ def image_conditioner_channels(
     return len(split[0]) + extra, len(split[1]) * num_params
 
 
-class ConvAffineCoupling(Coupling):
-    """Affine coupling on one image ``(H, W, C)`` with a conv ResNet conditioner.
+def conv_affine_coupling(
+    key: PRNGKeyArray,
+    mask: np.ndarray,
+    *,
+    width: int = 64,
+    depth: int = 2,
+    activation: Callable[[Array], Array] = jax.nn.relu,
+    cond_shape: Shape | None = None,
+    transformer: AbstractTransformer | None = None,
+) -> Coupling:
+    """Affine coupling on one image ``(H, W, C)`` with a conv ResNet conditioner (RealNVP,
+    Glow).
 
-    ``mask`` is an image mask: :func:`checkerboard_mask` or :func:`channel_mask` (True
-    entries are kept and condition the rest). The log-scale is ``rescale * tanh(raw)``
-    with a learnable ``rescale`` (:class:`AffineTransformer`); the network's output layer
-    starts at zero, so a fresh layer is the identity. ``width``, ``depth``: the ResNet's
-    channels and residual blocks. ``cond_shape``: a condition, flattened and broadcast over
-    the image as extra channels. ``transformer`` replaces the affine map (e.g.
-    :class:`AdditiveTransformer` for Glow's additive coupling, or a spline) if given.
+    The log-scale is ``rescale * tanh(raw)`` with a learnable ``rescale``
+    (:class:`AffineTransformer`); the network's output layer starts at zero, so a fresh
+    layer is the identity.
+
+    Args:
+        key: initialises the ResNet.
+        mask: an image mask, :func:`checkerboard_mask` or :func:`channel_mask` (True entries
+            are kept and condition the rest).
+        width: the ResNet's channels.
+        depth: its residual blocks.
+        activation: its nonlinearity.
+        cond_shape: a condition, flattened and broadcast over the image as extra channels.
+        transformer: replaces the affine map (e.g. :class:`AdditiveTransformer` for Glow's
+            additive coupling, or a spline) if given.
+
+    Returns:
+        A :class:`Coupling` mapping images of ``mask.shape``.
+
+    Raises:
+        ValueError: the mask is not ``(H, W, C)``, or keeps every entry or none.
     """
-
-    def __init__(
-        self,
-        key: PRNGKeyArray,
-        mask: np.ndarray,
-        *,
-        width: int = 64,
-        depth: int = 2,
-        activation: Callable[[Array], Array] = jax.nn.relu,
-        cond_shape: Shape | None = None,
-        transformer: AbstractTransformer | None = None,
-    ):
-        mask = np.asarray(mask, bool)
-        error = image_shape_error("ConvAffineCoupling", mask.shape)
-        if error:
-            raise ValueError(error)
-        if mask.all() or not mask.any():
-            raise ValueError("ConvAffineCoupling: the mask must keep some entries and move others.")
-        if transformer is None:
-            transformer = AffineTransformer(int((~mask).sum()))
-        c_in, c_out = image_conditioner_channels(mask, transformer.num_params, cond_shape)
-        net = ConvResNet(key, c_in, c_out, width=width, depth=depth, activation=activation)
-        super().__init__(mask, ImageConditioner(mask, net), transformer, cond_shape)
+    mask = np.asarray(mask, bool)
+    error = image_shape_error("conv_affine_coupling", mask.shape)
+    if error:
+        raise ValueError(error)
+    mask = check_mask("conv_affine_coupling", mask)
+    if transformer is None:
+        transformer = AffineTransformer(int((~mask).sum()))
+    c_in, c_out = image_conditioner_channels(mask, transformer.num_params, cond_shape)
+    net = ConvResNet(key, c_in, c_out, width=width, depth=depth, activation=activation)
+    return Coupling(mask, ImageConditioner(mask, net), transformer, cond_shape)

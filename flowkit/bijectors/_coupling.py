@@ -63,18 +63,39 @@ def _interleave(evens: Array, odds: Array) -> Array:
     return jnp.concatenate([flat, evens[m:]]) if evens.shape[0] > m else flat
 
 
-class Coupling(AbstractBijector):
-    """A generic coupling layer (Dinh et al.): ``y[~mask] = T(x[~mask]; c(x[mask]))``.
+def check_mask(owner: str, mask: np.ndarray) -> np.ndarray:
+    """``mask`` as a boolean array, or a ValueError unless it keeps some entries and moves
+    the others."""
+    mask = np.asarray(mask, bool)
+    if mask.all() or not mask.any():
+        raise ValueError(
+            f"{owner}: the mask must keep some entries and transform others; got "
+            f"{int(mask.sum())} of {mask.size} entries kept. Use e.g. half_mask(dim) or "
+            "alternating_mask(dim)."
+        )
+    return mask
 
-    Entries where ``mask`` is True pass through unchanged and feed the ``conditioner``, a
-    callable ``(x_cond, condition) -> params`` mapping the ``n_cond`` kept entries (and the
-    flattened condition) to ``n_trans * transformer.num_params`` numbers. The
+
+class Coupling(AbstractBijector):
+    """A coupling layer (Dinh et al.): ``y[~mask] = T(x[~mask]; c(x[mask]))``.
+
+    Entries where ``mask`` is True pass through unchanged and feed the ``conditioner``; the
     ``transformer`` (affine, additive, spline, ...) maps each other entry with its own
     parameters. Works on any event shape: entries are taken from the flattened event.
+    :func:`affine_coupling`, :func:`additive_coupling`, :func:`spline_coupling`,
+    :func:`conv_affine_coupling`, :func:`jet_coupling` and :func:`split_prior` build one
+    with a conditioner and transformer made for you.
 
-    :class:`AffineCoupling`, :class:`AdditiveCoupling`, :class:`SplineCoupling` and
-    :class:`ConvAffineCoupling` are this class with a conditioner and transformer built for
-    you (``isinstance(layer, Coupling)`` holds for all of them).
+    Args:
+        mask: boolean array of the event shape; True entries are kept.
+        conditioner: a callable ``(kept, condition) -> params`` mapping the ``n_kept`` kept
+            entries (flat, in index order) and the flattened condition (or None) to
+            ``n_moved * transformer.num_params`` numbers.
+        transformer: the elementwise map of the moved entries.
+        cond_shape: the condition's shape, or None when unconditional.
+
+    Raises:
+        ValueError: the mask keeps every entry or none.
     """
 
     conditioner: Callable
@@ -91,15 +112,18 @@ class Coupling(AbstractBijector):
         transformer: AbstractTransformer,
         cond_shape: Shape | None = None,
     ):
-        mask = np.asarray(mask, bool)
-        if mask.all() or not mask.any():
-            raise ValueError("Coupling: the mask must keep some entries and transform others.")
+        mask = check_mask("Coupling", mask)
         self.cond_idx = tuple(int(i) for i in np.flatnonzero(mask.ravel()))
         self.trans_idx = tuple(int(i) for i in np.flatnonzero(~mask.ravel()))
         self.conditioner = conditioner
         self.transformer = transformer
         self.shape = mask.shape
         self.cond_shape = None if cond_shape is None else tuple(cond_shape)
+
+    def has_exact_inverse(self) -> bool:
+        """As exact as the transformer: the conditioner sees the same kept entries in both
+        directions."""
+        return self.transformer.has_exact_inverse()
 
     def _split(self, z, condition):
         flat = z.reshape(-1)
@@ -109,7 +133,7 @@ class Coupling(AbstractBijector):
         expected = len(self.trans_idx) * self.transformer.num_params
         if jnp.size(params) != expected:
             raise ValueError(
-                f"{type(self).__name__}: the conditioner returned {jnp.size(params)} numbers "
+                f"Coupling: the conditioner returned {jnp.size(params)} numbers "
                 f"but the {type(self.transformer).__name__} needs {expected} "
                 f"({self.transformer.num_params} per transformed entry x "
                 f"{len(self.trans_idx)} entries); make the conditioner's output size "
@@ -117,7 +141,8 @@ class Coupling(AbstractBijector):
             )
         return kept, moved, params.reshape(len(self.trans_idx), -1)
 
-    def _merge(self, kept, moved):
+    def _merge(self, kept: Array, moved: Array) -> Array:
+        """The event from its kept and moved entries (each flat, in index order)."""
         plan = _merge_plan(self.cond_idx, self.trans_idx)
         if plan == "kept_first":
             flat = jnp.concatenate([kept, moved])
@@ -132,20 +157,15 @@ class Coupling(AbstractBijector):
             flat = jnp.concatenate([kept, moved])[order]
         return flat.reshape(self.shape)
 
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition=None):
         kept, moved, params = self._split(x, condition)
         moved, log_deriv = self.transformer.forward_and_log_det(moved, params)
         return self._merge(kept, moved), jnp.sum(log_deriv)
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition=None):
         kept, moved, params = self._split(y, condition)
         moved, log_deriv = self.transformer.inverse_and_log_det(moved, params)
         return self._merge(kept, moved), jnp.sum(log_deriv)
-
-    @property
-    def out_shape(self) -> Shape:
-        """Shape-preserving: the output event shape is ``shape``."""
-        return self.shape
 
 
 def _mlp(key, mask, transformer, width, depth, activation, cond_shape) -> MLP:
@@ -163,42 +183,78 @@ def _mlp(key, mask, transformer, width, depth, activation, cond_shape) -> MLP:
     )
 
 
-class AffineCoupling(Coupling):
-    """RealNVP affine coupling with an MLP conditioner and a tanh-bounded log-scale.
+def mlp_coupling(
+    key: PRNGKeyArray,
+    mask: np.ndarray,
+    transformer: AbstractTransformer,
+    *,
+    width: int = 64,
+    depth: int = 2,
+    activation: Callable[[Array], Array] = jax.nn.relu,
+    cond_shape: Shape | None = None,
+) -> Coupling:
+    """A :class:`Coupling` of ``transformer`` with an MLP conditioner whose last layer is
+    zero, so a fresh layer is the identity.
 
-    The conditioner's last layer is zero, so a fresh layer is the identity.
+    Args:
+        key: initialises the MLP.
+        mask: boolean array of the event shape; True entries are kept.
+        transformer: the elementwise map of the moved entries.
+        width: hidden units per MLP layer.
+        depth: hidden layers.
+        activation: the MLP's nonlinearity.
+        cond_shape: the condition's shape (fed to the MLP flattened), or None.
+
+    Returns:
+        The coupling layer, mapping events of ``mask.shape``.
+
+    Raises:
+        ValueError: the mask keeps every entry or none.
     """
-
-    def __init__(
-        self,
-        key: PRNGKeyArray,
-        mask: np.ndarray,
-        *,
-        width: int = 64,
-        depth: int = 2,
-        activation: Callable[[Array], Array] = jax.nn.relu,
-        cond_shape: Shape | None = None,
-    ):
-        mask = np.asarray(mask, bool)
-        transformer = AffineTransformer(int((~mask).sum()))
-        mlp = _mlp(key, mask, transformer, width, depth, activation, cond_shape)
-        super().__init__(mask, mlp, transformer, cond_shape)
+    mask = check_mask("Coupling", mask)
+    mlp = _mlp(key, mask, transformer, width, depth, activation, cond_shape)
+    return Coupling(mask, mlp, transformer, cond_shape)
 
 
-class AdditiveCoupling(Coupling):
-    """NICE additive coupling ``y2 = x2 + m(x1)``: volume preserving."""
+def affine_coupling(
+    key: PRNGKeyArray,
+    mask: np.ndarray,
+    *,
+    width: int = 64,
+    depth: int = 2,
+    activation: Callable[[Array], Array] = jax.nn.relu,
+    cond_shape: Shape | None = None,
+) -> Coupling:
+    """RealNVP's affine coupling: an MLP conditioner and a tanh-bounded log-scale
+    (:class:`AffineTransformer`); the identity when fresh. Arguments as
+    :func:`mlp_coupling`.
 
-    def __init__(
-        self,
-        key: PRNGKeyArray,
-        mask: np.ndarray,
-        *,
-        width: int = 64,
-        depth: int = 2,
-        activation: Callable[[Array], Array] = jax.nn.relu,
-        cond_shape: Shape | None = None,
-    ):
-        mask = np.asarray(mask, bool)
-        transformer = AdditiveTransformer()
-        mlp = _mlp(key, mask, transformer, width, depth, activation, cond_shape)
-        super().__init__(mask, mlp, transformer, cond_shape)
+    Returns:
+        A :class:`Coupling` mapping events of ``mask.shape``.
+    """
+    transformer = AffineTransformer(int((~np.asarray(mask, bool)).sum()))
+    return mlp_coupling(
+        key, mask, transformer, width=width, depth=depth, activation=activation,
+        cond_shape=cond_shape,
+    )  # fmt: skip
+
+
+def additive_coupling(
+    key: PRNGKeyArray,
+    mask: np.ndarray,
+    *,
+    width: int = 64,
+    depth: int = 2,
+    activation: Callable[[Array], Array] = jax.nn.relu,
+    cond_shape: Shape | None = None,
+) -> Coupling:
+    """NICE's additive coupling ``y2 = x2 + m(x1)``: volume preserving; the identity when
+    fresh. Arguments as :func:`mlp_coupling`.
+
+    Returns:
+        A :class:`Coupling` mapping events of ``mask.shape``.
+    """
+    return mlp_coupling(
+        key, mask, AdditiveTransformer(), width=width, depth=depth, activation=activation,
+        cond_shape=cond_shape,
+    )  # fmt: skip

@@ -27,22 +27,19 @@ class AbstractElementwise(AbstractBijector):
     def _elementwise_inverse(self, y: Array) -> tuple[Array, Array]:
         """Return ``(x, log|dx/dy|)``, both shaped like ``y``."""
 
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         y, log_deriv = self._elementwise_forward(x)
         return y, jnp.sum(log_deriv)
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         x, log_deriv = self._elementwise_inverse(y)
         return x, jnp.sum(log_deriv)
-
-    @property
-    def out_shape(self) -> Shape:
-        """Shape-preserving: the output event shape is ``shape``."""
-        return self.shape
 
 
 class Identity(AbstractElementwise):
     """``y = x``; log-determinant 0."""
+
+    exact_inverse = True  # one closed-form pass each way
 
     shape: Shape = eqx.field(static=True, default=())
     cond_shape: None = eqx.field(static=True, default=None)
@@ -56,6 +53,8 @@ class Identity(AbstractElementwise):
 
 class Affine(AbstractElementwise):
     """``y = loc + scale * x`` with a positive ``scale`` stored as its logarithm."""
+
+    exact_inverse = True  # one closed-form pass each way
 
     loc: Array
     log_scale: Array
@@ -88,6 +87,8 @@ class Rescale(AbstractElementwise):
     scale; ``(-0.5, 0.5)``: Glow's ``x - 0.5``.
     """
 
+    exact_inverse = True  # one closed-form pass each way
+
     shape: Shape = eqx.field(static=True)
     low: float = eqx.field(static=True)
     high: float = eqx.field(static=True)
@@ -113,6 +114,8 @@ class Rescale(AbstractElementwise):
 class Scale(AbstractElementwise):
     """``y = exp(log_scale) * x``: the diagonal scaling layer that ends a NICE flow."""
 
+    exact_inverse = True  # one closed-form pass each way
+
     log_scale: Array
     shape: Shape = eqx.field(static=True)
     cond_shape: None = eqx.field(static=True, default=None)
@@ -131,6 +134,8 @@ class Scale(AbstractElementwise):
 class Exp(AbstractElementwise):
     """``y = exp(x)``, mapping the reals onto the positive reals."""
 
+    exact_inverse = True  # one closed-form pass each way
+
     shape: Shape = eqx.field(static=True, default=())
     cond_shape: None = eqx.field(static=True, default=None)
 
@@ -144,6 +149,10 @@ class Exp(AbstractElementwise):
 
 class Sigmoid(AbstractElementwise):
     """``y = 1 / (1 + exp(-x))``, mapping the reals onto (0, 1); its inverse is the logit."""
+
+    # Saturates: in float32 sigmoid(20) == 1.0, whose logit is inf, so an input rebuilt
+    # from the output could be wrong; invertible backprop stores it instead.
+    exact_inverse = False
 
     shape: Shape = eqx.field(static=True, default=())
     cond_shape: None = eqx.field(static=True, default=None)
@@ -160,6 +169,10 @@ class Sigmoid(AbstractElementwise):
 class Logit(AbstractElementwise):
     """``y = log(x / (1 - x))``, mapping (0, 1) onto the reals; the inverse of Sigmoid."""
 
+    # Saturates: in float32 sigmoid(20) == 1.0, whose logit is inf, so an input rebuilt
+    # from the output could be wrong; invertible backprop stores it instead.
+    exact_inverse = False
+
     shape: Shape = eqx.field(static=True, default=())
     cond_shape: None = eqx.field(static=True, default=None)
 
@@ -174,6 +187,10 @@ class Logit(AbstractElementwise):
 class Tanh(AbstractElementwise):
     """``y = tanh(x)``, mapping the reals onto (-1, 1)."""
 
+    # Saturates: in float32 sigmoid(20) == 1.0, whose logit is inf, so an input rebuilt
+    # from the output could be wrong; invertible backprop stores it instead.
+    exact_inverse = False
+
     shape: Shape = eqx.field(static=True, default=())
     cond_shape: None = eqx.field(static=True, default=None)
 
@@ -187,6 +204,8 @@ class Tanh(AbstractElementwise):
 
 class LeakyReLU(AbstractElementwise):
     """``y = x`` for ``x >= 0`` and ``negative_slope * x`` below; ``negative_slope > 0``."""
+
+    exact_inverse = True  # one closed-form pass each way
 
     negative_slope: float = eqx.field(static=True, default=0.1)
     shape: Shape = eqx.field(static=True, default=())
@@ -209,6 +228,10 @@ class LeakyReLU(AbstractElementwise):
 
 class Softplus(AbstractElementwise):
     """``y = log(1 + exp(x))``, mapping the reals onto the positive reals."""
+
+    # Saturates: in float32 sigmoid(20) == 1.0, whose logit is inf, so an input rebuilt
+    # from the output could be wrong; invertible backprop stores it instead.
+    exact_inverse = False
 
     shape: Shape = eqx.field(static=True, default=())
     cond_shape: None = eqx.field(static=True, default=None)

@@ -37,18 +37,17 @@ class EmbedCondition(AbstractBijector):
         self.shape = tuple(bijector.shape)
         self.cond_shape = (num_classes,)
 
+    def has_exact_inverse(self) -> bool:
+        """As exact as the bijector it wraps."""
+        return self.bijector.has_exact_inverse()
+
     def _embed(self, condition: Array | None) -> Array:
         assert condition is not None  # validated by the public methods (cond_shape is set)
         inner = condition.astype(self.embedding.dtype) @ self.embedding
         return inner.reshape(self.bijector.cond_shape)
 
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         return self.bijector.forward_and_log_det(x, self._embed(condition))
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         return self.bijector.inverse_and_log_det(y, self._embed(condition))
-
-    @property
-    def out_shape(self) -> Shape:
-        """Shape-preserving: the output event shape is ``shape``."""
-        return self.shape

@@ -77,15 +77,10 @@ class FromDistrax(AbstractBijector):
         """The distrax bijector, rebuilt with its parameters held out of gradients."""
         return self.frozen.distribution  # pyright: ignore[reportAttributeAccessIssue]
 
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         y, log_det = self.bijector.forward_and_log_det(x)
         return y, jnp.sum(log_det)
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         x, log_det = self.bijector.inverse_and_log_det(y)
         return x, jnp.sum(log_det)
-
-    @property
-    def out_shape(self) -> Shape:
-        """Shape-preserving: the output event shape is ``shape``."""
-        return self.shape

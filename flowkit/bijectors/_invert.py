@@ -16,7 +16,6 @@ class Invert(AbstractComposite):
 
     bijector: AbstractBijector
     shape: Shape = eqx.field(static=True)
-    out_shape: Shape = eqx.field(static=True)
     cond_shape: Shape | None = eqx.field(static=True)
 
     def __init__(self, bijector: AbstractBijector):
@@ -24,8 +23,12 @@ class Invert(AbstractComposite):
             raise TypeError(f"Invert: expected a flowkit bijector; got {type(bijector).__name__}.")
         self.bijector = bijector
         self.shape = tuple(bijector.out_shape)
-        self.out_shape = tuple(bijector.shape)
         self.cond_shape = bijector.cond_shape
+
+    @property
+    def out_shape(self) -> Shape:
+        """The wrapped bijector's input shape."""
+        return tuple(self.bijector.shape)
 
     def pieces(self):
         return (Child(lambda s: s.bijector, inverted=True),)

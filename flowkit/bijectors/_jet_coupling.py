@@ -20,7 +20,7 @@ def jet_mask(shape: Shape, split: str, parity: int = 0) -> np.ndarray:
     mask = np.zeros((seq_len, features), bool)
     if split == "channel":
         if features < 2:
-            raise ValueError(f"JetCoupling: a channel split needs D >= 2 features; got {shape}.")
+            raise ValueError(f"jet_coupling: a channel split needs D >= 2 features; got {shape}.")
         half = features // 2
         if parity:
             mask[:, features - half :] = True
@@ -29,12 +29,12 @@ def jet_mask(shape: Shape, split: str, parity: int = 0) -> np.ndarray:
     elif split == "spatial":
         if seq_len % 2:
             raise ValueError(
-                f"JetCoupling: a spatial split pairs tokens, so T must be even; got shape "
+                f"jet_coupling: a spatial split pairs tokens, so T must be even; got shape "
                 f"{tuple(shape)}. Use split='channel' or a patch size giving an even count."
             )
         mask[parity::2] = True
     else:
-        raise ValueError(f"JetCoupling: unknown split {split!r}; expected one of {SPLITS}.")
+        raise ValueError(f"jet_coupling: unknown split {split!r}; expected one of {SPLITS}.")
     return mask
 
 
@@ -49,46 +49,59 @@ class _TokenConditioner(eqx.Module):
         return self.net(kept.reshape(self.tokens, -1), condition).reshape(-1)
 
 
-class JetCoupling(Coupling):
-    """A :class:`Coupling` on sequences ``(T, D)`` whose conditioner is a ViT (a
-    :class:`flowkit.CausalTransformer` with ``causal=False``) over the kept half.
+def jet_coupling(
+    key: PRNGKeyArray,
+    shape: Shape,
+    *,
+    split: str = "channel",
+    parity: int = 0,
+    width: int = 64,
+    depth: int = 2,
+    heads: int = 4,
+    cond_shape: Shape | None = None,
+) -> Coupling:
+    """Jet's coupling on sequences ``(T, D)``: a :class:`Coupling` whose conditioner is a ViT
+    (a :class:`flowkit.CausalTransformer` with ``causal=False``) over the kept half.
 
-    ``split="channel"``: every token keeps half its features and transforms the other half;
-    ``split="spatial"``: the tokens of one parity are kept whole, each transforming a token of
-    the other parity. Alternate ``parity`` (and splits) between layers. Affine, tanh-bounded
-    log-scales; the conditioner's output projection is zero, so a fresh layer is the identity.
+    Affine, tanh-bounded log-scales; the conditioner's output projection is zero, so a fresh
+    layer is the identity.
+
+    Args:
+        key: initialises the transformer.
+        shape: the event shape ``(T, D)``.
+        split: ``"channel"`` (every token keeps half its features and transforms the other
+            half) or ``"spatial"`` (the tokens of one parity are kept whole, each
+            transforming a token of the other parity).
+        parity: which half is kept (see :func:`jet_mask`); alternate it between layers.
+        width: the transformer's model width.
+        depth: its blocks.
+        heads: its attention heads.
+        cond_shape: a condition for the transformer, or None.
+
+    Returns:
+        A :class:`Coupling` mapping events of ``shape``.
+
+    Raises:
+        ValueError: ``split`` is unknown or does not fit ``shape``.
     """
-
-    def __init__(
-        self,
-        key: PRNGKeyArray,
-        shape: Shape,
-        *,
-        split: str = "channel",
-        parity: int = 0,
-        width: int = 64,
-        depth: int = 2,
-        heads: int = 4,
-        cond_shape: Shape | None = None,
-    ):
-        mask = jet_mask(tuple(shape), split, parity)
-        seq_len, features = mask.shape
-        kept_tokens = seq_len if split == "channel" else seq_len // 2
-        kept_features = int(mask.sum()) // kept_tokens
-        moved_per_token = int((~mask).sum()) // kept_tokens
-        transformer = AffineTransformer(int((~mask).sum()))
-        size = None if cond_shape is None else int(np.prod(cond_shape))
-        net = CausalTransformer(
-            key,
-            kept_tokens,
-            kept_features,
-            moved_per_token * transformer.num_params,
-            width=width,
-            depth=depth,
-            heads=heads,
-            cond_size=size,
-            causal=False,
-        )
-        conditioner = _TokenConditioner(net, kept_tokens)
-        cond = None if cond_shape is None else tuple(cond_shape)
-        super().__init__(mask, conditioner, transformer, cond)
+    mask = jet_mask(tuple(shape), split, parity)
+    seq_len, features = mask.shape
+    kept_tokens = seq_len if split == "channel" else seq_len // 2
+    kept_features = int(mask.sum()) // kept_tokens
+    moved_per_token = int((~mask).sum()) // kept_tokens
+    transformer = AffineTransformer(int((~mask).sum()))
+    size = None if cond_shape is None else int(np.prod(cond_shape))
+    net = CausalTransformer(
+        key,
+        kept_tokens,
+        kept_features,
+        moved_per_token * transformer.num_params,
+        width=width,
+        depth=depth,
+        heads=heads,
+        cond_size=size,
+        causal=False,
+    )
+    conditioner = _TokenConditioner(net, kept_tokens)
+    cond = None if cond_shape is None else tuple(cond_shape)
+    return Coupling(mask, conditioner, transformer, cond)

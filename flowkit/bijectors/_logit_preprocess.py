@@ -20,6 +20,10 @@ class LogitPreprocess(AbstractBijector):
     ``p = alpha + (1 - 2 alpha) x``; bits per dimension then refer to the data.
     """
 
+    # Saturates: in float32 sigmoid(20) == 1.0, whose logit is inf, so an input rebuilt
+    # from the output could be wrong; invertible backprop stores it instead.
+    exact_inverse = False
+
     alpha: float = eqx.field(static=True)
     shape: Shape = eqx.field(static=True)
     cond_shape: None = eqx.field(static=True)
@@ -34,20 +38,15 @@ class LogitPreprocess(AbstractBijector):
         self.shape = tuple(shape)
         self.cond_shape = None
 
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         p = self.alpha + (1.0 - 2.0 * self.alpha) * x
         log_p, log_1mp = jnp.log(p), jnp.log1p(-p)
         scale = math.prod(self.shape) * math.log1p(-2.0 * self.alpha)
         return log_p - log_1mp, scale - jnp.sum(log_p + log_1mp)
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         x = (jax.nn.sigmoid(y) - self.alpha) / (1.0 - 2.0 * self.alpha)
         # log sigmoid'(y) = -softplus(-y) - softplus(y), finite for any y.
         log_deriv = -jax.nn.softplus(-y) - jax.nn.softplus(y)
         scale = math.prod(self.shape) * math.log1p(-2.0 * self.alpha)
         return x, jnp.sum(log_deriv) - scale
-
-    @property
-    def out_shape(self) -> Shape:
-        """Shape-preserving: the output event shape is ``shape``."""
-        return self.shape

@@ -70,10 +70,6 @@ class MultiScale(AbstractComposite):
         c = self.hidden_shape[2]
         return c if self.inner is None else c // 2
 
-    @property
-    def out_shape(self) -> Shape:
-        return self.shape
-
     def split(self, h: Array) -> tuple[Array, Array]:
         """``h (..., H', W', C')`` -> ``(kept (..., num_kept), factored (..., C' - num_kept))``."""
         return h[..., : self.num_kept], h[..., self.num_kept :]

@@ -17,7 +17,6 @@ class Patchify(AbstractBijector):
     """
 
     shape: Shape = eqx.field(static=True)
-    out_shape: Shape = eqx.field(static=True)
     patch_size: int = eqx.field(static=True)
     cond_shape: None = eqx.field(static=True)
 
@@ -35,17 +34,23 @@ class Patchify(AbstractBijector):
                 f"({h} and {w}), or crop/pad the image."
             )
         self.shape = (h, w, c)
-        self.out_shape = ((h // patch_size) * (w // patch_size), patch_size * patch_size * c)
         self.patch_size = patch_size
         self.cond_shape = None
 
-    def _forward_and_log_det(self, x, condition):
+    @property
+    def out_shape(self) -> Shape:
+        """``(H/p * W/p, p*p*C)``."""
+        h, w, c = self.shape
+        p = self.patch_size
+        return ((h // p) * (w // p), p * p * c)
+
+    def forward_and_log_det(self, x, condition):
         h, w, c = self.shape
         p = self.patch_size
         patches = x.reshape(h // p, p, w // p, p, c).transpose(0, 2, 1, 3, 4)
         return patches.reshape(self.out_shape), jnp.zeros((), x.dtype)
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         h, w, c = self.shape
         p = self.patch_size
         x = y.reshape(h // p, w // p, p, p, c).transpose(0, 2, 1, 3, 4)

@@ -17,6 +17,8 @@ class Permute(AbstractBijector):
     per layer (integer leaves are never trained).
     """
 
+    exact_inverse = True  # one closed-form pass each way
+
     permutation: Int[Array, " n"]
     inverse_permutation: Int[Array, " n"]
     shape: Shape = eqx.field(static=True)
@@ -40,18 +42,13 @@ class Permute(AbstractBijector):
         self.permutation = jnp.asarray(perm, jnp.int32)
         self.inverse_permutation = jnp.asarray(np.argsort(perm), jnp.int32)
 
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         y = x.reshape(-1)[self.permutation].reshape(self.shape)
         return y, jnp.zeros((), x.dtype)
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         x = y.reshape(-1)[self.inverse_permutation].reshape(self.shape)
         return x, jnp.zeros((), y.dtype)
-
-    @property
-    def out_shape(self) -> Shape:
-        """Shape-preserving: the output event shape is ``shape``."""
-        return self.shape
 
 
 def random_permutation(key: PRNGKeyArray, shape: Shape) -> Permute:
@@ -63,6 +60,8 @@ def random_permutation(key: PRNGKeyArray, shape: Shape) -> Permute:
 class Reverse(AbstractBijector):
     """Reverse the order of the event's entries (flattened, last index first)."""
 
+    exact_inverse = True  # one closed-form pass each way
+
     shape: Shape = eqx.field(static=True)
     cond_shape: None = eqx.field(static=True)
 
@@ -70,13 +69,8 @@ class Reverse(AbstractBijector):
         self.shape = tuple(shape)
         self.cond_shape = None
 
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         return x.reshape(-1)[::-1].reshape(self.shape), jnp.zeros((), x.dtype)
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         return y.reshape(-1)[::-1].reshape(self.shape), jnp.zeros((), y.dtype)
-
-    @property
-    def out_shape(self) -> Shape:
-        """Shape-preserving: the output event shape is ``shape``."""
-        return self.shape

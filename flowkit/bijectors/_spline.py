@@ -183,6 +183,8 @@ class RationalQuadraticSplineTransformer(AbstractTransformer):
     ``min_bin_height`` of the interval and derivatives at least ``min_derivative``.
     """
 
+    exact_inverse = True  # one closed-form pass each way
+
     num_bins: int = eqx.field(static=True)
     tail_bound: float = eqx.field(static=True)
     min_bin_width: float = eqx.field(static=True)

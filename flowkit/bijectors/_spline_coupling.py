@@ -6,31 +6,39 @@ import jax
 import numpy as np
 
 from .._typing import Array, PRNGKeyArray, Shape
-from ._coupling import Coupling, _mlp
+from ._coupling import Coupling, mlp_coupling
 from ._spline import RationalQuadraticSplineTransformer
 
 
-class SplineCoupling(Coupling):
+def spline_coupling(
+    key: PRNGKeyArray,
+    mask: np.ndarray,
+    *,
+    num_bins: int = 8,
+    tail_bound: float = 3.0,
+    width: int = 64,
+    depth: int = 2,
+    activation: Callable[[Array], Array] = jax.nn.relu,
+    cond_shape: Shape | None = None,
+) -> Coupling:
     """NSF coupling: entries where ``mask`` is False go through a rational-quadratic spline.
 
     Each transformed entry gets ``3 * num_bins - 1`` spline parameters from an MLP of the
     kept entries (and the condition); identity outside ``+/-tail_bound``. The MLP's last
     layer is zero, so a fresh layer is the identity.
-    """
 
-    def __init__(
-        self,
-        key: PRNGKeyArray,
-        mask: np.ndarray,
-        *,
-        num_bins: int = 8,
-        tail_bound: float = 3.0,
-        width: int = 64,
-        depth: int = 2,
-        activation: Callable[[Array], Array] = jax.nn.relu,
-        cond_shape: Shape | None = None,
-    ):
-        mask = np.asarray(mask, bool)
-        transformer = RationalQuadraticSplineTransformer(num_bins, tail_bound)
-        mlp = _mlp(key, mask, transformer, width, depth, activation, cond_shape)
-        super().__init__(mask, mlp, transformer, cond_shape)
+    Args:
+        key: initialises the MLP.
+        mask: boolean array of the event shape; True entries are kept.
+        num_bins: spline bins per entry.
+        tail_bound: the spline acts on ``[-tail_bound, tail_bound]``.
+        width, depth, activation, cond_shape: as :func:`mlp_coupling`.
+
+    Returns:
+        A :class:`Coupling` mapping events of ``mask.shape``.
+    """
+    transformer = RationalQuadraticSplineTransformer(num_bins, tail_bound)
+    return mlp_coupling(
+        key, mask, transformer, width=width, depth=depth, activation=activation,
+        cond_shape=cond_shape,
+    )  # fmt: skip

@@ -39,8 +39,9 @@ class Squeeze(AbstractBijector):
     splits the input along a checkerboard. A permutation: log-determinant 0.
     """
 
+    exact_inverse = True  # one closed-form pass each way
+
     shape: Shape = eqx.field(static=True)
-    out_shape: Shape = eqx.field(static=True)
     ordering: str = eqx.field(static=True)
     cond_shape: None = eqx.field(static=True)
 
@@ -59,16 +60,21 @@ class Squeeze(AbstractBijector):
                 f"Squeeze: unknown ordering {ordering!r}; expected one of {ORDERINGS}."
             )
         self.shape = (h, w, c)
-        self.out_shape = (h // 2, w // 2, 4 * c)
         self.ordering = ordering
         self.cond_shape = None
+
+    @property
+    def out_shape(self) -> Shape:
+        """``(H/2, W/2, 4C)``."""
+        h, w, c = self.shape
+        return (h // 2, w // 2, 4 * c)
 
     def _order(self) -> np.ndarray:
         """Block pixels (row-major index) in output-slot order."""
         slots = np.asarray(_SLOTS[self.ordering]).ravel()
         return np.argsort(slots)
 
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         h, w, c = self.shape
         blocks = x.reshape(h // 2, 2, w // 2, 2, c).transpose(0, 2, 1, 3, 4)
         blocks = blocks.reshape(h // 2, w // 2, 4, c)
@@ -77,7 +83,7 @@ class Squeeze(AbstractBijector):
             blocks = blocks[:, :, order]
         return blocks.reshape(self.out_shape), jnp.zeros((), x.dtype)
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         h, w, c = self.shape
         blocks = y.reshape(h // 2, w // 2, 4, c)
         order = self._order()

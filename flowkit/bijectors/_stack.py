@@ -118,10 +118,6 @@ class Stack(AbstractComposite):
         self.shape = tuple(layers.shape)
         self.cond_shape = layers.cond_shape
 
-    @property
-    def out_shape(self) -> Shape:
-        return self.shape
-
     @classmethod
     def from_factory(
         cls,

@@ -128,11 +128,6 @@ class TransformerAutoregressive(AbstractBijector):
             guidance=guidance,
         )
 
-    @property
-    def out_shape(self) -> Shape:
-        """Shape-preserving: the output event shape is ``shape``."""
-        return self.shape
-
     def _orient(self, u: Array) -> Array:
         return u[::-1] if self.reverse else u
 
@@ -160,13 +155,13 @@ class TransformerAutoregressive(AbstractBijector):
         out = self.conditioner(shifted, self._cond(condition))
         return out.reshape(x.shape + (-1,))
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         x = self._orient(y)
         apply = lambda u, p: self.transformer.inverse_and_log_det(u, p)  # noqa: E731
         z, log_deriv = jax.vmap(apply)(x, self._params(x, condition))
         return self._orient(z), jnp.sum(log_deriv)
 
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         if self.kv_cache:
             return self._forward_cached(x, condition)
         return self._forward_uncached(x, condition)

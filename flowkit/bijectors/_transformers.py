@@ -6,6 +6,7 @@ log-derivatives come back per entry (shape ``(n,)``) so a caller can mask or sum
 """
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -15,9 +16,19 @@ from .._typing import Array, Float
 
 
 class AbstractTransformer(eqx.Module):
-    """A family of scalar bijections indexed by a parameter vector per entry."""
+    """A family of scalar bijections indexed by a parameter vector per entry.
+
+    A subclass gives ``num_params`` (numbers per entry), both maps, and may set the class
+    attribute ``exact_inverse = True`` when both directions are closed-form and one pass
+    (a coupling with this transformer is then rebuilt by invertible backprop).
+    """
 
     num_params: eqx.AbstractVar[int]
+    exact_inverse: ClassVar[bool] = False
+
+    def has_exact_inverse(self) -> bool:
+        """The class attribute ``exact_inverse``: whether both directions are exact."""
+        return self.exact_inverse
 
     @abc.abstractmethod
     def forward_and_log_det(
@@ -39,6 +50,8 @@ class AffineTransformer(AbstractTransformer):
     keeps early training stable; the learnable per-entry ``rescale`` (initially 1) lets
     the bound grow. With zero parameters the map is the identity.
     """
+
+    exact_inverse = True  # one closed-form pass each way
 
     rescale: Float[Array, " n"]
     num_params: int = eqx.field(static=True, default=2)
@@ -65,6 +78,8 @@ class SoftplusAffineTransformer(AbstractTransformer):
     invertible in float32. Unbounded above, as used by MAF/IAF.
     """
 
+    exact_inverse = True  # one closed-form pass each way
+
     min_scale: float = eqx.field(static=True, default=1e-3)
     num_params: int = eqx.field(static=True, default=2)
 
@@ -84,6 +99,8 @@ class SoftplusAffineTransformer(AbstractTransformer):
 class AdditiveTransformer(AbstractTransformer):
     """``y = x + shift`` (NICE): volume preserving, log-derivative 0."""
 
+    exact_inverse = True  # one closed-form pass each way
+
     num_params: int = eqx.field(static=True, default=1)
 
     def forward_and_log_det(self, x, params):
@@ -98,8 +115,10 @@ class StandardizeTransformer(AbstractTransformer):
 
     ``params[..., 0]`` is the mean, ``params[..., 1]`` the (unbounded) log-scale; zero
     parameters give the identity. Glow's learned prior of a factored-out latent
-    (:class:`SplitPrior`) written as a bijector.
+    (:func:`split_prior`) written as a bijector.
     """
+
+    exact_inverse = True  # one closed-form pass each way
 
     num_params: int = eqx.field(static=True, default=2)
 

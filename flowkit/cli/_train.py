@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 import flowkit as fk
-from flowkit.bijectors._memory import MEMORY_MODES
+from flowkit._engine._modes import MEMORY_MODES
 from flowkit.data import DATASETS, Loader
 from flowkit.train import NLL, ON_NONFINITE, PARALLEL_MODES, BitsPerDim, Parallel, RunDir, Stopping
 

@@ -1,14 +1,18 @@
 """Flows (a bijector over a distrax base), base distributions and factories (the 2-D toy
 data sets are in flowkit.data)."""
 
+from .._engine._batch_layers import advance_batch_norm as advance_batch_norm
+from .._engine._batch_layers import batch_norm_inference as batch_norm_inference
+from .._engine._batch_layers import data_init as data_init
+from .._engine._batch_layers import update_batch_norm_state as update_batch_norm_state
+from .._engine._memory_mode import MemoryMode as MemoryMode
+from .._engine._memory_mode import backprop_plan as backprop_plan
+from .._engine._modes import MemoryModeName as MemoryModeName
+from .._engine._with_memory_mode import with_memory_mode as with_memory_mode
 from ._bases import make_base as make_base
 from ._bases import standard_logistic as standard_logistic
 from ._bases import standard_normal as standard_normal
 from ._bases import uniform as uniform
-from ._batch_layers import advance_batch_norm as advance_batch_norm
-from ._batch_layers import batch_norm_inference as batch_norm_inference
-from ._batch_layers import data_init as data_init
-from ._batch_layers import update_batch_norm_state as update_batch_norm_state
 from ._factories import nice as nice
 from ._factories import realnvp as realnvp
 from ._factories_autoregressive import iaf as iaf
@@ -24,7 +28,6 @@ from ._image_data import bits_per_dim as bits_per_dim
 from ._image_data import dequantize as dequantize
 from ._image_data import to_signed as to_signed
 from ._image_data import to_unit_interval as to_unit_interval
-from ._memory import with_memory_mode as with_memory_mode
 from ._preprocessing import with_preprocessing as with_preprocessing
 from ._tarflow import add_noise as add_noise
 from ._tarflow import denoise as denoise

@@ -14,7 +14,6 @@ from ..bijectors._chain import Chain
 from ..bijectors._coupling import Coupling
 from ..bijectors._elementwise import Scale
 from ..bijectors._masks import vector_mask
-from ..bijectors._memory import check_memory_mode, wrap_memory
 from ..bijectors._stack import Stack
 from ..nn._mlp import MLP
 from ._bases import make_base
@@ -113,7 +112,6 @@ def realnvp(
     conditioner: ConditionerSpec | None = None,
     base: "str | distrax.Distribution" = "normal",
     cond_shape: int | Shape | None = None,
-    memory: str = "standard",
 ) -> Flow:
     """RealNVP (Dinh et al. 2017) on ``dim``-vectors: affine couplings, tanh-bounded scales.
 
@@ -129,18 +127,15 @@ def realnvp(
         base: ``"normal"``, ``"logistic"``, ``"uniform"`` or a distrax distribution with
             event shape ``(dim,)``.
         cond_shape: the shape of a condition (an int ``k`` means ``(k,)``).
-        memory: how gradients are taken: ``"standard"``, ``"remat"`` or ``"invertible"``
-            (memory flat in depth; see :func:`flowkit.with_memory_mode`).
     """
     _check_dim("realnvp", dim)
-    check_memory_mode("realnvp", memory)
     cond_shape = as_cond_shape("realnvp", cond_shape)
     make = mlp_couplings(
         "realnvp", transformer, conditioner, width=width, depth=depth,
         activation=activation, cond_shape=cond_shape,
     )  # fmt: skip
     bijector = coupling_stack(key, make, dim=dim, num_layers=num_layers, mask=mask)
-    return Flow(wrap_memory(bijector, memory, owner="realnvp"), make_base(base, (dim,)))
+    return Flow(bijector, make_base(base, (dim,)))
 
 
 def nice(
@@ -155,7 +150,6 @@ def nice(
     conditioner: ConditionerSpec | None = None,
     base: "str | distrax.Distribution" = "logistic",
     cond_shape: int | Shape | None = None,
-    memory: str = "standard",
 ) -> Flow:
     """NICE (Dinh et al. 2015): additive couplings then a diagonal scaling layer.
 
@@ -163,7 +157,6 @@ def nice(
     as in :func:`realnvp`.
     """
     _check_dim("nice", dim)
-    check_memory_mode("nice", memory)
     cond_shape = as_cond_shape("nice", cond_shape)
     make = mlp_couplings(
         "nice", "additive", conditioner, width=width, depth=depth, activation=activation,
@@ -172,4 +165,4 @@ def nice(
     couplings = coupling_stack(key, make, dim=dim, num_layers=num_layers, mask=mask)
     # In the density direction (the inverse) data goes through the couplings, then the scaling.
     layers: Sequence[AbstractBijector] = [Scale(jnp.zeros((dim,))), couplings]
-    return Flow(wrap_memory(Chain(layers), memory, owner="nice"), make_base(base, (dim,)))
+    return Flow(Chain(layers), make_base(base, (dim,)))

@@ -10,7 +10,6 @@ from .._typing import Array, PRNGKeyArray, Shape
 from ..bijectors._autoregressive import InverseAutoregressive, MaskedAutoregressive
 from ..bijectors._base import AbstractBijector
 from ..bijectors._chain import Chain
-from ..bijectors._memory import check_memory_mode, wrap_memory
 from ..bijectors._permute import Reverse, random_permutation
 from ..bijectors._stack import Stack
 from ..nn._made import MADE
@@ -110,7 +109,6 @@ def maf(
     activation: Callable[[Array], Array] = jax.nn.relu,
     base: "str | distrax.Distribution" = "normal",
     cond_shape: int | Shape | None = None,
-    memory: str = "standard",
 ) -> Flow:
     """Masked autoregressive flow (Papamakarios et al. 2017) on ``dim``-vectors.
 
@@ -130,9 +128,6 @@ def maf(
         base: ``"normal"``, ``"logistic"``, ``"uniform"`` or a distrax distribution with
             event shape ``(dim,)``.
         cond_shape: the shape of a condition (an int ``k`` means ``(k,)``).
-        memory: how gradients are taken (see :func:`flowkit.with_memory_mode`). MAF layers
-            have no cheap exact inverse, so ``"invertible"`` stores each layer's input
-            (as ``"remat"`` does).
     """
     return _autoregressive_flow(MaskedAutoregressive, "maf", **locals())
 
@@ -152,24 +147,22 @@ def iaf(
     activation: Callable[[Array], Array] = jax.nn.relu,
     base: "str | distrax.Distribution" = "normal",
     cond_shape: int | Shape | None = None,
-    memory: str = "standard",
 ) -> Flow:
     """Inverse autoregressive flow (Kingma et al. 2016) on ``dim``-vectors.
 
     Sampling and ``sample_and_log_prob`` take one pass per layer (what variational inference
     needs); ``log_prob`` of given data takes ``dim`` sequential steps per layer. Arguments as
-    in :func:`maf` (``memory`` too: IAF layers are stored, never rebuilt).
+    in :func:`maf`.
     """
     return _autoregressive_flow(InverseAutoregressive, "iaf", **locals())
 
 
-def _autoregressive_flow(layer_cls, owner, *, key, dim, base, memory, cond_shape, **sizes):
-    check_memory_mode(owner, memory)
+def _autoregressive_flow(layer_cls, owner, *, key, dim, base, cond_shape, **sizes):
     bijector = autoregressive_stack(
         key, layer_cls, owner=owner, dim=dim, cond_shape=as_cond_shape(owner, cond_shape),
         **sizes,
     )  # fmt: skip
-    return Flow(wrap_memory(bijector, memory, owner=owner), make_base(base, (dim,)))
+    return Flow(bijector, make_base(base, (dim,)))
 
 
 def nsf(
@@ -188,7 +181,6 @@ def nsf(
     activation: Callable[[Array], Array] = jax.nn.relu,
     base: "str | distrax.Distribution" = "normal",
     cond_shape: int | Shape | None = None,
-    memory: str = "standard",
 ) -> Flow:
     """Neural spline flow (Durkan et al. 2019): rational-quadratic spline layers.
 
@@ -200,17 +192,13 @@ def nsf(
         width, depth: the conditioner's hidden width and number of hidden layers.
         conditioner: a network builder as in :func:`realnvp` (coupling) or :func:`maf`.
         base, cond_shape: as in :func:`realnvp`.
-        memory: how gradients are taken: ``"standard"``, ``"remat"`` or ``"invertible"``
-            (spline couplings are rebuilt from their outputs: memory flat in depth; see
-            :func:`flowkit.with_memory_mode`).
     """
-    check_memory_mode("nsf", memory)
     if kind == "autoregressive":
         return maf(
             key, dim=dim, num_layers=num_layers, width=width, depth=depth,
             transformer="spline", conditioner=conditioner, permutation=permutation,
             num_bins=num_bins, tail_bound=tail_bound, activation=activation, base=base,
-            cond_shape=cond_shape, memory=memory,
+            cond_shape=cond_shape,
         )  # fmt: skip
     if kind != "coupling":
         raise ValueError(f"nsf: unknown kind {kind!r}; expected 'coupling' or 'autoregressive'.")
@@ -222,4 +210,4 @@ def nsf(
         cond_shape=cond_shape, num_bins=num_bins, tail_bound=tail_bound,
     )  # fmt: skip
     bijector = coupling_stack(key, make, dim=dim, num_layers=num_layers, mask=mask)
-    return Flow(wrap_memory(bijector, memory, owner="nsf"), make_base(base, (dim,)))
+    return Flow(bijector, make_base(base, (dim,)))

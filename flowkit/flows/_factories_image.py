@@ -21,14 +21,13 @@ from ..bijectors._base import AbstractBijector
 from ..bijectors._batch_norm import BatchNorm
 from ..bijectors._chain import Chain
 from ..bijectors._conv1x1 import InvertibleConv1x1, InvertibleConv1x1LU
-from ..bijectors._conv_coupling import ConvAffineCoupling
+from ..bijectors._conv_coupling import conv_affine_coupling
 from ..bijectors._elementwise import Affine, Rescale
 from ..bijectors._invert import Invert
 from ..bijectors._logit_preprocess import LogitPreprocess
 from ..bijectors._masks import channel_mask, checkerboard_mask
-from ..bijectors._memory import check_memory_mode, wrap_memory
 from ..bijectors._multiscale import MultiScale
-from ..bijectors._split_prior import SplitPrior
+from ..bijectors._split_prior import split_prior as split_prior_layer
 from ..bijectors._squeeze import Squeeze, image_shape_error
 from ..bijectors._stack import Stack
 from ._bases import standard_normal
@@ -125,8 +124,6 @@ def _flow(
     model: AbstractBijector,
     image_shape: Shape,
     logit_alpha: float | None,
-    memory: str = "standard",
-    owner: str = "glow",
     rescale: tuple[float, float] | None = None,
 ) -> Flow:
     if logit_alpha is not None:
@@ -134,8 +131,7 @@ def _flow(
     if rescale is not None:
         low, high = rescale
         model = Chain([Rescale(image_shape, low=low, high=high), model])
-    bijector = wrap_memory(Invert(model), memory, owner=owner)
-    return Flow(bijector, standard_normal(tuple(image_shape)))
+    return Flow(Invert(model), standard_normal(tuple(image_shape)))
 
 
 def _build(make: Callable[[PRNGKeyArray], Flow], key: PRNGKeyArray) -> Flow:
@@ -157,7 +153,6 @@ def realnvp_multiscale(
     logit_alpha: float | None = 0.05,
     batch_norm: bool = False,
     cond_shape: int | Shape | None = None,
-    memory: str = "standard",
     unroll: int | bool | str = "auto",
     rescale: tuple[float, float] | None = None,
     learn_top: bool = False,
@@ -171,18 +166,17 @@ def realnvp_multiscale(
     ``depth`` residual blocks. ``batch_norm`` adds a :class:`BatchNorm` after every coupling
     (train with :func:`flowkit.update_batch_norm_state`; sample with
     :func:`flowkit.batch_norm_inference`). ``cond_shape``: a condition, flattened and
-    broadcast over the image as extra conditioner channels. ``memory``, ``unroll``,
+    broadcast over the image as extra conditioner channels. ``unroll``,
     ``rescale`` (here off: the logit preprocessing is RealNVP's) and ``learn_top``: as in
     :func:`glow`.
     """
     image_shape = tuple(image_shape)
     _check_scales("realnvp_multiscale", image_shape, num_scales, "all but last")
-    check_memory_mode("realnvp_multiscale", memory)
     cond_shape = as_cond_shape("realnvp_multiscale", cond_shape)
     rescale = _check_preprocess("realnvp_multiscale", logit_alpha, rescale)
 
     def coupling(k, mask):
-        layer = ConvAffineCoupling(
+        layer = conv_affine_coupling(
             k, mask, width=width, depth=depth, activation=activation, cond_shape=cond_shape
         )
         return Chain([layer, BatchNorm(mask.shape)]) if batch_norm else layer
@@ -210,7 +204,7 @@ def realnvp_multiscale(
 
     def make(k):
         model = scale(image_shape, 0, k)
-        return _flow(model, image_shape, logit_alpha, memory, "realnvp_multiscale", rescale)
+        return _flow(model, image_shape, logit_alpha, rescale)
 
     return _build(make, key)
 
@@ -228,7 +222,6 @@ def glow(
     activation: Callable = jax.nn.relu,
     logit_alpha: float | None = None,
     cond_shape: int | Shape | None = None,
-    memory: str = "standard",
     unroll: int | bool | str = "auto",
     rescale: tuple[float, float] | None = (-0.5, 0.5),
     split_prior: bool = True,
@@ -245,9 +238,9 @@ def glow(
     before training. Conditioners are conv ResNets of ``width`` channels and ``depth``
     residual blocks; ``cond_shape``: a condition, flattened and broadcast over the image as
     extra channels. Sample at a temperature with
-    ``flow.sample(key, shape, temperature=0.7)``. ``memory``: how gradients are taken,
-    ``"standard"``, ``"remat"`` or ``"invertible"`` (every Glow layer is rebuilt from its
-    output: activation memory flat in depth; see :func:`flowkit.with_memory_mode`).
+    ``flow.sample(key, shape, temperature=0.7)``. Every Glow layer declares an exact
+    inverse, so ``with_memory_mode(flow, "invertible")`` (or a training entry point's
+    ``memory="invertible"``) keeps activation memory flat in depth.
     ``unroll``: layers per scan iteration of the stacked steps, as in :class:`Stack`
     (``"auto"``: chosen per backend).
 
@@ -256,14 +249,13 @@ def glow(
     ``D log(high - low)``, 0 here); pass ``None`` to model [0, 1] directly, or
     ``rescale=None`` with ``logit_alpha``. ``split_prior``: each factored-out half gets a
     learned prior ``N(mu(z1), exp(logs(z1))**2)`` from the kept half (a zero-initialised
-    :class:`SplitPrior`). ``learn_top``: the last scale's latent gets a learned per-entry
+    :func:`split_prior`). ``learn_top``: the last scale's latent gets a learned per-entry
     mean and scale (an identity-initialised :class:`Affine`), Glow's trainable top prior;
     the flow's base stays a fixed standard normal, so ``temperature`` still scales every
     latent around its learned mean.
     """
     image_shape = tuple(image_shape)
     _check_scales("glow", image_shape, num_scales, "all")
-    check_memory_mode("glow", memory)
     if layers_per_scale < 1:
         raise ValueError(f"glow: layers_per_scale must be >= 1; got {layers_per_scale}.")
     cond_shape = as_cond_shape("glow", cond_shape)
@@ -274,7 +266,7 @@ def glow(
         k_conv, k_coupling = jax.random.split(k)
         mask = channel_mask(shape[0], shape[1], shape[2])
         transformer = make_transformer("glow", coupling, int((~mask).sum()))
-        layer = ConvAffineCoupling(
+        layer = conv_affine_coupling(
             k_coupling, mask, width=width, depth=depth, activation=activation,
             cond_shape=cond_shape, transformer=transformer,
         )  # fmt: skip
@@ -288,12 +280,12 @@ def glow(
         if level == num_scales - 1:
             return MultiScale(Chain([squeeze, steps] + ([_learned_top(s)] if learn_top else [])))
         # fold_in: the other layers draw the same parameters with or without a split prior
-        prior = [SplitPrior(jax.random.fold_in(k, 1), s, cond_shape=cond_shape)]
+        prior = [split_prior_layer(jax.random.fold_in(k, 1), s, cond_shape=cond_shape)]
         inner = scale(s[:2] + (s[2] // 2,), level + 1, k_inner)
         return MultiScale(Chain([squeeze, steps] + (prior if split_prior else [])), inner)
 
     def make(k):
-        return _flow(scale(image_shape, 0, k), image_shape, logit_alpha, memory, "glow", rescale)
+        return _flow(scale(image_shape, 0, k), image_shape, logit_alpha, rescale)
 
     return _build(make, key)
 

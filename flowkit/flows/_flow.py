@@ -13,7 +13,7 @@ import numpy as np
 from .._typing import Array, ArrayLike, Float, PRNGKeyArray, Shape
 from ..bijectors._base import AbstractBijector
 from ..bijectors._batch_norm import BATCH_AXIS
-from ..bijectors._memory import apply_to_batch
+from .._engine._memory_mode import apply_to_batch
 from ._dtype import as_dtype, model_dtype
 from ._frozen_base import FrozenBase
 

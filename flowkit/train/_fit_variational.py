@@ -1,6 +1,6 @@
 """Variational inference: fit a flow to an unnormalised log-density by reverse KL.
 
-Beside :func:`~flowkit.fitting.fit` (maximum likelihood on data); both take the key first.
+Beside :func:`~flowkit.train.fit` (maximum likelihood on data); both take the key first.
 """
 
 from collections.abc import Callable

@@ -12,7 +12,7 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 from ..flows._frozen_base import trainable_filter
 from ._loss_objects import DEFAULT_LOSS
 from ._losses import Loss, split_batch
-from ._memory import memory_loss
+from .._engine._with_memory_mode import memory_loss
 from ._train_step import TrainStep, to_host
 from ._update import update_on_batch
 

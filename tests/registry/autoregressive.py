@@ -56,7 +56,7 @@ def _autoregressive(cls, transformer: str, cond_dim=None, order="random", depth=
 
 def _spline_coupling(key):
     k_init, k_rand, k_cond, k_x = jax.random.split(key, 4)
-    bij = fk.SplineCoupling(
+    bij = fk.spline_coupling(
         k_init, fk.alternating_mask(5), num_bins=5, width=8, depth=1, cond_shape=(2,)
     )
     # Some entries beyond the tail bound (3), to cover the linear tails too.
@@ -67,7 +67,7 @@ def _embed(key):
     """Class-conditional: a conditional coupling fed a learned embedding of a one-hot label
     (the cheapest conditional layer: the embedding is what this entry checks)."""
     k_inner, k_rand, k_embed, k_label = jax.random.split(key, 4)
-    inner = fk.AffineCoupling(k_inner, fk.half_mask(3), width=4, depth=1, cond_shape=(2,))
+    inner = fk.affine_coupling(k_inner, fk.half_mask(3), width=4, depth=1, cond_shape=(2,))
     label = jax.nn.one_hot(int(_rng(k_label).integers(5)), 5)
     return fk.EmbedCondition(k_embed, randomize(inner, k_rand), 5), label, None
 
@@ -84,6 +84,6 @@ ENTRIES = {
     "InverseAutoregressive[affine, conditional, depth 2]": _autoregressive(
         fk.InverseAutoregressive, "affine", cond_dim=3, depth=2
     ),
-    "SplineCoupling[conditional]": _spline_coupling,
+    "spline_coupling[conditional]": _spline_coupling,
     "EmbedCondition[one-hot label]": _embed,
 }

@@ -35,24 +35,31 @@ def _generic_coupling(key):
     return randomize(fk.Coupling(mask, mlp, transformer), k_rand), None, None
 
 
+def _mlp_coupling(key):
+    k_init, k_rand, k_cond = jax.random.split(key, 3)
+    transformer = fk.SoftplusAffineTransformer()
+    layer = fk.mlp_coupling(k_init, fk.half_mask(5), transformer, width=8, cond_shape=(2,))
+    return randomize(layer, k_rand), jax.random.normal(k_cond, (2,)), None
+
+
 def _stack(key):
     k_init, k_rand = jax.random.split(key)
 
     def layer(k):
-        return fk.AffineCoupling(k, fk.half_mask(4), width=8, depth=1)
+        return fk.affine_coupling(k, fk.half_mask(4), width=8, depth=1)
 
     return randomize(fk.Stack.from_factory(k_init, layer, 3), k_rand), None, None
 
 
 def _chain(key):
     k1, k2, k3 = jax.random.split(key, 3)
-    coupling = randomize(fk.AffineCoupling(k1, fk.alternating_mask(4), width=8), k2)
+    coupling = randomize(fk.affine_coupling(k1, fk.alternating_mask(4), width=8), k2)
     return fk.Chain([coupling, fk.random_permutation(k3, (4,)), fk.Tanh((4,))]), None, None
 
 
 def _invert(key):
     k1, k2 = jax.random.split(key)
-    coupling = randomize(fk.AffineCoupling(k1, fk.half_mask(4), width=8), k2)
+    coupling = randomize(fk.affine_coupling(k1, fk.half_mask(4), width=8), k2)
     return fk.Invert(coupling), None, None
 
 
@@ -74,10 +81,11 @@ ENTRIES = {
     "Invert": _invert,
     "Stack": _stack,
     "Coupling": _generic_coupling,
-    "AffineCoupling": _coupling(fk.AffineCoupling, fk.alternating_mask(5)),
-    "AffineCoupling[conditional]": _coupling(fk.AffineCoupling, fk.half_mask(4), cond_dim=3),
-    "AdditiveCoupling": _coupling(fk.AdditiveCoupling, fk.half_mask(4)),
-    "AdditiveCoupling[conditional]": _coupling(fk.AdditiveCoupling, fk.half_mask(5), cond_dim=2),
+    "mlp_coupling[softplus affine, conditional]": _mlp_coupling,
+    "affine_coupling": _coupling(fk.affine_coupling, fk.alternating_mask(5)),
+    "affine_coupling[conditional]": _coupling(fk.affine_coupling, fk.half_mask(4), cond_dim=3),
+    "additive_coupling": _coupling(fk.additive_coupling, fk.half_mask(4)),
+    "additive_coupling[conditional]": _coupling(fk.additive_coupling, fk.half_mask(5), cond_dim=2),
     "FromDistrax": lambda key: (fk.FromDistrax(distrax.Tanh(), (3,)), None, None),
     "Exp[positive inverse domain]": lambda key: (
         fk.Invert(fk.Exp((3,))),

@@ -33,7 +33,7 @@ def _conv_coupling(mask, cond_dim=None):
     def build(key):
         k_init, k_rand, k_cond = jax.random.split(key, 3)
         cond_shape = None if cond_dim is None else (cond_dim,)
-        layer = fk.ConvAffineCoupling(k_init, mask, width=4, depth=1, cond_shape=cond_shape)
+        layer = fk.conv_affine_coupling(k_init, mask, width=4, depth=1, cond_shape=cond_shape)
         cond = None if cond_dim is None else jax.random.normal(k_cond, cond_shape)
         return randomize(layer, k_rand), cond, None
 
@@ -72,12 +72,12 @@ def _multiscale(key):
 
 
 def _split_prior(cond_dim=None):
-    """Random (non-zero) conv weights: a fresh SplitPrior is the identity."""
+    """Random (non-zero) conv weights: a fresh split_prior is the identity."""
 
     def build(key):
         k_init, k_rand, k_cond = jax.random.split(key, 3)
         cond_shape = None if cond_dim is None else (cond_dim,)
-        layer = fk.SplitPrior(k_init, (4, 4, 4), cond_shape=cond_shape)
+        layer = fk.split_prior(k_init, (4, 4, 4), cond_shape=cond_shape)
         cond = None if cond_dim is None else jax.random.normal(k_cond, cond_shape)
         return randomize(layer, k_rand), cond, None
 
@@ -90,12 +90,12 @@ ENTRIES = {
     "ActNorm": _random(lambda k: fk.ActNorm((4, 4, 2))),
     "InvertibleConv1x1": _random(lambda k: fk.InvertibleConv1x1(k, (4, 4, 2))),
     "InvertibleConv1x1LU": _random(lambda k: fk.InvertibleConv1x1LU(k, (2, 2, 4))),
-    "ConvAffineCoupling[checkerboard]": _conv_coupling(fk.checkerboard_mask(4, 4, 2)),
-    "ConvAffineCoupling[channel, conditional]": _conv_coupling(fk.channel_mask(4, 4, 2), 3),
+    "conv_affine_coupling[checkerboard]": _conv_coupling(fk.checkerboard_mask(4, 4, 2)),
+    "conv_affine_coupling[channel, conditional]": _conv_coupling(fk.channel_mask(4, 4, 2), 3),
     "BatchNorm[inference]": _batch_norm,
     "MultiScale": _multiscale,
-    "SplitPrior": _split_prior(),
-    "SplitPrior[conditional]": _split_prior(3),
+    "split_prior": _split_prior(),
+    "split_prior[conditional]": _split_prior(3),
     "LogitPreprocess": lambda key: (
         fk.LogitPreprocess((4, 4, 2), alpha=0.05),
         None,

@@ -33,7 +33,7 @@ def _block(reverse=False, cond=None, kv_cache=True):
 def _jet(split, parity=0, cond=None):
     def build(key):
         k_init, k_rand, k_cond = jax.random.split(key, 3)
-        layer = fk.JetCoupling(
+        layer = fk.jet_coupling(
             k_init, (4, 4), split=split, parity=parity, width=16, depth=1, heads=2, cond_shape=cond
         )
         condition = None if cond is None else jax.random.normal(k_cond, cond)
@@ -66,7 +66,7 @@ ENTRIES = {
     "Patchify[rectangular, 3 channels]": lambda key: (fk.Patchify((2, 4, 3), 2), None, None),
     "TransformerAutoregressive": _block(),
     "TransformerAutoregressive[reverse, conditional]": _block(reverse=True, cond=(3,)),
-    "JetCoupling[channel]": _jet("channel"),
-    "JetCoupling[spatial, parity 1, conditional]": _jet("spatial", 1, cond=(3,)),
+    "jet_coupling[channel]": _jet("channel"),
+    "jet_coupling[spatial, parity 1, conditional]": _jet("spatial", 1, cond=(3,)),
     "tarflow": _tarflow(),
 }

@@ -17,11 +17,11 @@ import jax
 import jax.numpy as jnp
 
 from .._typing import Array
-from ._actnorm import ActNorm
-from ._base import AbstractBijector
-from ._batch_norm import BATCH_AXIS, BatchNorm
-from ._composite import FORWARD, INVERSE, AbstractComposite, run_pieces
-from ._stack import Stack
+from ..bijectors._actnorm import ActNorm
+from ..bijectors._base import AbstractBijector
+from ..bijectors._batch_norm import BATCH_AXIS, BatchNorm
+from ..bijectors._composite import FORWARD, INVERSE, AbstractComposite, run_pieces
+from ..bijectors._stack import Stack
 
 
 @dataclass

@@ -1,42 +1,37 @@
-"""One switch for how a bijector is differentiated: standard, remat or invertible backprop."""
+"""One switch for how a bijector is differentiated: standard, remat or invertible backprop,
+and the batch entry point a Flow calls."""
 
 import equinox as eqx
 import jax.numpy as jnp
 
 from .._typing import Array, ArrayLike, Float, Shape
-from ._base import AbstractBijector
-from ._composite import AbstractComposite, Child
+from ..bijectors._base import AbstractBijector
+from ..bijectors._composite import AbstractComposite, Child
+from ..bijectors._coupling import Coupling
 from ._invertible_backprop import invertible_apply, remat_apply
-from ._segments import FORWARD, INVERSE, apply_layer, segments
-
-MEMORY_MODES = ("standard", "remat", "invertible")
-
-
-def check_memory_mode(owner: str, memory: str, anchor_every: int | None = None) -> None:
-    """Raise a ValueError that names the valid choices when ``memory`` is not one of them."""
-    if memory not in MEMORY_MODES:
-        raise ValueError(
-            f"{owner}: memory must be one of {', '.join(map(repr, MEMORY_MODES))}; got {memory!r}."
-        )
-    if anchor_every is not None and (not isinstance(anchor_every, int) or anchor_every < 1):
-        raise ValueError(
-            f"{owner}: anchor_every must be a positive int (store every k-th layer's input) "
-            f"or None; got {anchor_every!r}."
-        )
+from ._modes import MemoryModeName, check_memory_mode
+from ._segments import FORWARD, INVERSE, apply_layer, segments, vmap_layer
 
 
 class MemoryMode(AbstractComposite):
     """``bijector`` with the same maps and gradients, differentiated in a chosen way.
 
-    ``memory``:
-        ``"standard"``: ordinary autodiff (stores every layer's activations).
-        ``"remat"``: each layer (or Stack step) under ``jax.checkpoint``: stores one input per
-        layer, recomputes the insides in the backward pass.
-        ``"invertible"``: keeps only the output; the backward pass rebuilds each layer's
-        input from its output with the layer's inverse, from the top, and takes that layer's
-        VJP. Layers without a cheap exact inverse (:func:`has_exact_cheap_inverse`) store
-        their input instead. ``anchor_every=k`` also stores every k-th layer's input, so
-        float32 drift cannot build up over more than k layers.
+    Args:
+        bijector: the bijector to differentiate another way (a MemoryMode's mode is
+            replaced).
+        memory: ``"standard"``: ordinary autodiff (stores every layer's activations).
+            ``"remat"``: each layer (or Stack step) under ``jax.checkpoint``: stores one
+            input per layer, recomputes the insides in the backward pass.
+            ``"invertible"``: keeps only the output; the backward pass rebuilds each
+            layer's input from its output with the layer's inverse, from the top, and
+            takes that layer's VJP. Layers whose class does not declare an exact inverse
+            (``exact_inverse = True``, or ``has_exact_inverse()``) store their input
+            instead.
+        anchor_every: ``k`` also stores every k-th layer's input in invertible mode, so
+            float32 drift cannot build up over more than k layers.
+
+    Raises:
+        ValueError: ``memory`` or ``anchor_every`` is not one of the choices above.
 
     Memory is saved over a whole batch: :class:`flowkit.Flow` hands its batch to
     :func:`apply_to_batch`. Called on one event (or under a user's ``jax.vmap``) the wrapper
@@ -46,14 +41,17 @@ class MemoryMode(AbstractComposite):
     """
 
     bijector: AbstractBijector
-    memory: str = eqx.field(static=True)
+    memory: MemoryModeName = eqx.field(static=True)
     anchor_every: int | None = eqx.field(static=True)
     shape: Shape = eqx.field(static=True)
-    out_shape: Shape = eqx.field(static=True)
     cond_shape: Shape | None = eqx.field(static=True)
 
     def __init__(
-        self, bijector: AbstractBijector, memory: str = "invertible", *, anchor_every=None
+        self,
+        bijector: AbstractBijector,
+        memory: MemoryModeName = "invertible",
+        *,
+        anchor_every: int | None = None,
     ):
         check_memory_mode("MemoryMode", memory, anchor_every)
         if isinstance(bijector, MemoryMode):  # re-wrapping replaces the mode
@@ -62,8 +60,12 @@ class MemoryMode(AbstractComposite):
         self.memory = memory
         self.anchor_every = anchor_every
         self.shape = tuple(bijector.shape)
-        self.out_shape = tuple(bijector.out_shape)
         self.cond_shape = bijector.cond_shape
+
+    @property
+    def out_shape(self) -> Shape:
+        """The wrapped bijector's output shape."""
+        return tuple(self.bijector.out_shape)
 
     def apply_batch(
         self, method: str, xs: ArrayLike, conditions: ArrayLike | None
@@ -88,10 +90,10 @@ class MemoryMode(AbstractComposite):
         )
         return ys[0], log_det[0]
 
-    def _forward_and_log_det(self, x, condition):
+    def forward_and_log_det(self, x, condition):
         return self._one(FORWARD, x, condition)
 
-    def _inverse_and_log_det(self, y, condition):
+    def inverse_and_log_det(self, y, condition):
         return self._one(INVERSE, y, condition)
 
 
@@ -128,11 +130,21 @@ def apply_to_batch(
     """``bijector.method`` on every event of the batch ``xs`` (leading axis).
 
     A :class:`MemoryMode` gets the whole batch, which its backward pass needs to sum
-    parameter cotangents once per layer; any other bijector is ``jax.vmap``-ed per event.
+    parameter cotangents once per layer; any other bijector is ``jax.vmap``-ed per event
+    (over the named batch axis that training-mode batch norm reads), nothing more.
+
+    Args:
+        bijector: any bijector.
+        method: ``"forward_and_log_det"`` or ``"inverse_and_log_det"``.
+        xs: the batch, shape ``(n, *event)``.
+        conditions: shape ``(n, *cond_shape)``, or None.
+
+    Returns:
+        ``(ys, log_dets)`` of shapes ``(n, *out_event)`` and ``(n,)``.
     """
     if isinstance(bijector, MemoryMode):
         return bijector.apply_batch(method, xs, conditions)
-    return apply_layer(bijector, method, xs, conditions)
+    return vmap_layer(bijector, method, xs, conditions)
 
 
 def backprop_plan(
@@ -143,6 +155,16 @@ def backprop_plan(
     One ``(layer type name, strategy)`` per layer of each segment (a Stack's layers are
     listed once per step structure, suffixed ``" x n"``); strategy is ``"invert"`` (input
     rebuilt with the inverse) or ``"remat"`` (input stored, insides recomputed).
+
+    Args:
+        bijector: any bijector (a :class:`MemoryMode` is looked through).
+        method: the direction it is applied in (the density direction of a Flow is the
+            inverse).
+        anchor_every: as :class:`MemoryMode`.
+
+    Returns:
+        The ``(name, strategy)`` pairs; a coupling is named by its transformer, e.g.
+        ``"Coupling[AffineTransformer] x 8"``.
     """
     if isinstance(bijector, MemoryMode):
         bijector = bijector.bijector
@@ -155,25 +177,10 @@ def backprop_plan(
     return plan
 
 
-def wrap_memory(
-    bijector: AbstractBijector,
-    memory: str,
-    *,
-    anchor_every: int | None = None,
-    owner: str = "with_memory_mode",
-) -> AbstractBijector:
-    """``bijector`` set to be differentiated the ``memory`` way (any previous mode replaced).
-
-    ``"standard"`` without ``anchor_every`` gives back the plain bijector (no wrapper).
-    """
-    check_memory_mode(owner, memory, anchor_every)
-    if isinstance(bijector, MemoryMode):
-        bijector = bijector.bijector
-    if memory == "standard" and anchor_every is None:
-        return bijector
-    return MemoryMode(bijector, memory, anchor_every=anchor_every)
-
-
 def _name(layer) -> str:
     inner = getattr(layer, "layer", None)  # OnFirst: name the layer it wraps
-    return type(layer).__name__ if inner is None else _name(inner)
+    if inner is not None:
+        return _name(inner)
+    if isinstance(layer, Coupling):  # couplings differ by their transformer
+        return f"Coupling[{type(layer.transformer).__name__}]"
+    return type(layer).__name__

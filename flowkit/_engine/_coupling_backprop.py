@@ -13,7 +13,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ._coupling import Coupling, _take
+from ..bijectors._coupling import Coupling, _take
 from ._segments import OnFirst, opposite
 
 

@@ -14,8 +14,8 @@ import jax.numpy as jnp
 from .._typing import Array, ArrayLike, Float
 from ..bijectors._base import AbstractBijector
 from ..bijectors._batch_norm import BatchNorm
-from ..bijectors._batch_pass import PassContext, batch_pass
-from ._flow import Flow
+from ..flows._flow import Flow
+from ._batch_pass import PassContext, batch_pass
 
 Model = TypeVar("Model", Flow, AbstractBijector)
 

@@ -6,7 +6,7 @@ The bijector is flattened into segments (``_segments.py``) in the order its laye
 Invertible mode (:func:`invertible_apply`, one ``jax.custom_vjp`` over a whole batch):
 
 * forward: run every layer and keep nothing but the output, except the input of each layer
-  without a cheap exact inverse (``has_exact_cheap_inverse``) and, with re-anchoring, the
+  that does not declare an exact inverse (``has_exact_inverse()``) and, with re-anchoring, the
   input of every block;
 * backward: from the top, layer by layer, rebuild the layer's input from its output with the
   opposite direction (or take the stored input), then take that layer's VJP with respect to
@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from .._typing import Array
-from ._base import AbstractBijector
+from ..bijectors._base import AbstractBijector
 from ._coupling_backprop import coupling_backward, has_coupling_backward
 from ._segments import SegmentSpec, apply_layer, opposite, segments
 

@@ -20,9 +20,9 @@ import jax
 import jax.numpy as jnp
 
 from .._typing import Array
-from ._base import AbstractBijector
-from ._batch_norm import BATCH_AXIS
-from ._composite import (
+from ..bijectors._base import AbstractBijector
+from ..bijectors._batch_norm import BATCH_AXIS
+from ..bijectors._composite import (
     FORWARD,
     INVERSE,
     AbstractComposite,
@@ -33,7 +33,6 @@ from ._composite import (
     iter_pieces,
     opposite,
 )
-from ._exact_inverse import has_exact_cheap_inverse, register_exact_inverse
 
 __all__ = ["FORWARD", "INVERSE", "opposite"]
 
@@ -123,7 +122,7 @@ def segments(
     for piece in flatten_layers(bijector, method):
         step = tuple(layer for layer, _ in piece.step)
         methods = tuple(m for _, m in piece.step)
-        store = tuple(not has_exact_cheap_inverse(layer) for layer in step)
+        store = tuple(not rebuildable(layer) for layer in step)
         num = piece.num_steps
         if num is None:
             anchored = anchor_every is not None and unstacked % anchor_every == 0
@@ -167,6 +166,12 @@ def apply_layer(layer, method: str, xs, cs: Array | None):
         n = jax.tree_util.tree_leaves(xs)[0].shape[0]
         dtype = jax.tree_util.tree_leaves(xs)[0].dtype
         return layer.apply(method, xs), jnp.zeros((n,), dtype)
+    return vmap_layer(layer, method, xs, cs)
+
+
+def vmap_layer(layer: AbstractBijector, method: str, xs: Array, cs: Array | None):
+    """``layer.method`` on each event of ``xs`` under ``jax.vmap`` over the named axis
+    ``BATCH_AXIS`` (training-mode batch norm reads its statistics there)."""
     return jax.vmap(lambda x, c: call_layer(layer, method, x, c), axis_name=BATCH_AXIS)(xs, cs)
 
 
@@ -185,7 +190,15 @@ class OnFirst(AbstractBatchLayer):
         return (ys,) + tuple(xs[1:]), log_det
 
 
-register_exact_inverse(OnFirst, lambda w: has_exact_cheap_inverse(w.layer))  # type: ignore[attr-defined]
+def rebuildable(layer) -> bool:
+    """Whether invertible backprop may rebuild ``layer``'s input from its output: plumbing
+    always; a bijector when it declares an exact inverse (:meth:`has_exact_inverse`, from
+    its class); anything else never (its input is stored)."""
+    if isinstance(layer, AbstractPlumbing):
+        return True
+    if isinstance(layer, OnFirst):
+        return rebuildable(layer.layer)
+    return isinstance(layer, AbstractBijector) and layer.has_exact_inverse()
 
 
 def _on_first(pieces: list[Flat], depth: int) -> list[Flat]:
