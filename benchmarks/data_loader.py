@@ -49,7 +49,7 @@ def loader_rate(data, batch_size: int, workers: int, batches: int) -> dict:
 def step_rates(data, batch_size: int, batches: int) -> dict:
     dim = int(np.prod(data.event_shape))
     flow = fk.realnvp(jax.random.key(0), dim=dim, num_layers=8, width=256, depth=2)
-    params, static = eqx.partition(flow, fk.trainable_filter(flow))
+    params, static = eqx.partition(flow, fk.flows.trainable_filter(flow))
     optimizer = optax.adam(1e-3)
     opt_state = optimizer.init(params)
 

@@ -83,7 +83,7 @@ def main():
         flow = fk.data_init(flow, fk.dequantize(k_init, train[:512]))
     print(f"{args.model}: {fk.count_parameters(flow)} parameters; scan-stacked: {args.scan}")
 
-    params, static = eqx.partition(flow, fk.trainable_filter(flow))
+    params, static = eqx.partition(flow, fk.flows.trainable_filter(flow))
     optimizer = optax.adam(args.lr)
     opt_state = optimizer.init(params)
     num_dims = 28 * 28

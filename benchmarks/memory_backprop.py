@@ -64,7 +64,7 @@ def build(model: str, depth: int, args, memory: str = "standard"):
 def randomize(flow, scale: float, seed: int = 2):
     """Gaussian noise of size ``scale`` on every trainable leaf (numpy draws): fresh
     couplings are the identity, which any mode rebuilds exactly."""
-    params, static = eqx.partition(flow, fk.trainable_filter(flow))
+    params, static = eqx.partition(flow, fk.flows.trainable_filter(flow))
     rng = np.random.default_rng(seed)
     noisy = jax.tree_util.tree_map(
         lambda a: a + jnp.asarray(scale * rng.standard_normal(a.shape), a.dtype), params
@@ -75,7 +75,7 @@ def randomize(flow, scale: float, seed: int = 2):
 def programs(flow, x):
     """The jitted gradient and Adam step, and their arguments (parameters apart from the
     static part, so the mode's wrapper lives in the static part)."""
-    params, static = eqx.partition(flow, fk.trainable_filter(flow))
+    params, static = eqx.partition(flow, fk.flows.trainable_filter(flow))
     optimizer = optax.adam(1e-4)
     opt_state = optimizer.init(params)
 
@@ -188,7 +188,7 @@ def gradient_errors(model: str, args) -> list[dict]:
         flow = randomize(flow, scale)
         if model == "glow":
             flow = fk.data_init(flow, x)  # ActNorm from the batch, as training starts
-        params, static = eqx.partition(flow, fk.trainable_filter(flow))
+        params, static = eqx.partition(flow, fk.flows.trainable_filter(flow))
 
         grads = gradient_fn(static)
         nll = float(-jnp.mean(flow.log_prob(x))) / int(np.prod(x.shape[1:]))

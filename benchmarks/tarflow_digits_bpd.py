@@ -43,7 +43,7 @@ def main(argv=None):
     )
     schedule = optax.warmup_cosine_decay_schedule(0.0, 3e-3, 20, args.steps, 3e-5)
     optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
-    params, static = eqx.partition(flow, fk.trainable_filter(flow))
+    params, static = eqx.partition(flow, fk.flows.trainable_filter(flow))
     opt_state = optimizer.init(params)
 
     @eqx.filter_jit

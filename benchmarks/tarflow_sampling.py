@@ -1,6 +1,7 @@
 """TarFlow sampling with and without the key/value cache, against the number of patches.
 
-Sampling a :class:`flowkit.TransformerAutoregressive` block is a scan over its T positions.
+Sampling a :class:`flowkit.bijectors.TransformerAutoregressive` block is a scan over its T
+positions.
 With the cache, step t embeds one token and attends to the t cached keys: the transformer's
 dense layers cost O(1) per step, so the whole sample is linear in T (the attention term,
 O(t) per step, is small at these sizes). Without it, step t reruns the transformer over the
@@ -45,7 +46,7 @@ def _timed(fn, *args, repeats):
 
 def measure(patches: int, features: int, width: int, depth: int, batch: int, repeats: int):
     key = jax.random.key(patches)
-    layer = fk.TransformerAutoregressive.from_sizes(
+    layer = fk.bijectors.TransformerAutoregressive.from_sizes(
         key, (patches, features), width=width, depth=depth, heads=4
     )
     layer = _randomized(layer, jax.random.fold_in(key, 1), scale=0.1)

@@ -2,7 +2,7 @@
 RealNVP paper, on scikit-learn's 8x8 digits. The couplings' ResNet conditioners end in a
 zero-initialised layer, so every coupling starts as the identity; Adam at 5e-4. ``fk.fit``
 trains with batch statistics and advances the running averages the model holds in the same
-jitted step (``fk.advance_batch_norm``); it validates and returns the flow in inference
+jitted step (``fk.flows.advance_batch_norm``); it validates and returns the flow in inference
 mode (the running averages), which is what is evaluated and sampled. Writes samples, the
 training curve and test bits/dim.
 

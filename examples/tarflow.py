@@ -3,7 +3,7 @@ blocks of causal-transformer autoregressive flows alternating direction, sampled
 key/value cache; test bits/dim with the discretization correction (17 levels). With
 ``--noise-std`` it trains on dequantized digits plus Gaussian noise, as the paper does
 (``fk.train.BitsPerDim(noise_std=)``), and cleans the samples with the flow's own score
-(``fk.denoise``); the test bits/dim are those of the clean digits under that model.
+(``fk.flows.denoise``); the test bits/dim are those of the clean digits under that model.
 
     python examples/tarflow.py           # 4 blocks x 2 layers, width 64, 600 steps of 128
     python examples/tarflow.py --quick   # tiny, for the tests
@@ -72,7 +72,7 @@ def main(argv=None) -> dict:
     samples = np.asarray(jax.block_until_ready(sample(flow, k_sample)))
     sample_seconds = time.perf_counter() - t0
     if args.noise_std > 0:
-        samples = np.asarray(fk.denoise(flow, samples, args.noise_std))
+        samples = np.asarray(fk.flows.denoise(flow, samples, args.noise_std))
     samples = np.clip(samples, 0.0, 1.0)
     plots.image_grid(out / "samples.png", samples, title="TarFlow, 8x8 digits")
     plots.training_curve(

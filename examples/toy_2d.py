@@ -65,7 +65,7 @@ def main(argv=None) -> dict:
     for data_name in datasets:
         train_x = load_dataset(data_name, "train", num_examples=n_train).x
         test_x = load_dataset(data_name, "test", num_examples=n_val).x
-        val_x = np.asarray(fk.TOY_DATASETS[data_name](jax.random.key(7), n_val), np.float32)
+        val_x = np.asarray(fk.data.TOY_DATASETS[data_name](jax.random.key(7), n_val), np.float32)
         reference = true_nll(data_name, test_x)
         for base in bases:
             for flow_name in flows:

@@ -44,8 +44,8 @@ def _layer(cls, key, dim=DIM, cond_size=None, abstract=False):
     """An affine MAF/IAF layer; ``abstract`` builds it under eval_shape (shapes only)."""
 
     def make(k):
-        made = fk.MADE(k, dim, 2, width=16, cond_size=cond_size)
-        return cls(made, fk.AffineTransformer(dim))
+        made = fk.nn.MADE(k, dim, 2, width=16, cond_size=cond_size)
+        return cls(made, fk.bijectors.AffineTransformer(dim))
 
     return eqx.filter_eval_shape(make, key) if abstract else make(key)
 
@@ -155,9 +155,9 @@ def test_factories_build_the_advertised_layers(key):
         ),
     }
     transformers = {
-        "maf": fk.AffineTransformer,
-        "iaf": fk.SoftplusAffineTransformer,
-        "nsf-ar": fk.RationalQuadraticSplineTransformer,
+        "maf": fk.bijectors.AffineTransformer,
+        "iaf": fk.bijectors.SoftplusAffineTransformer,
+        "nsf-ar": fk.bijectors.RationalQuadraticSplineTransformer,
     }
     permutations = {"maf": fk.Reverse, "iaf": fk.Permute, "nsf-ar": fk.Reverse}
     for name, (make, cls) in cases.items():
@@ -196,12 +196,12 @@ def test_missing_or_wrong_condition_errors(key):
 
 
 def test_construction_errors(key):
-    spline = fk.RationalQuadraticSplineTransformer(4)
-    made = eqx.filter_eval_shape(lambda k: fk.MADE(k, DIM, 2), key)
+    spline = fk.bijectors.RationalQuadraticSplineTransformer(4)
+    made = eqx.filter_eval_shape(lambda k: fk.nn.MADE(k, DIM, 2), key)
     with pytest.raises(ValueError, match=r"MADE gives 2 parameters per dimension but the "):
         fk.MaskedAutoregressive(made, spline)
     with pytest.raises(ValueError, match=r"cond_shape \(3,\) has 3 entries but the MADE"):
-        fk.InverseAutoregressive(made, fk.SoftplusAffineTransformer(), cond_shape=(3,))
+        fk.InverseAutoregressive(made, fk.bijectors.SoftplusAffineTransformer(), cond_shape=(3,))
     with pytest.raises(ValueError, match="maf: unknown transformer 'cubic'"):
         fk.maf(key, dim=DIM, transformer="cubic")
     with pytest.raises(ValueError, match="Unknown permutation 'shuffle'"):
@@ -209,7 +209,7 @@ def test_construction_errors(key):
     with pytest.raises(ValueError, match="nsf: unknown kind 'residual'"):
         fk.nsf(key, dim=DIM, kind="residual")
     with pytest.raises(ValueError, match="EmbedCondition: MaskedAutoregressive is uncondit"):
-        fk.EmbedCondition(key, _layer(fk.MaskedAutoregressive, key, abstract=True), 3)
+        fk.bijectors.EmbedCondition(key, _layer(fk.MaskedAutoregressive, key, abstract=True), 3)
 
 
 @eqx.filter_jit
@@ -225,7 +225,7 @@ def test_class_conditional_flow_with_learned_embedding(key):
     """One-hot labels through EmbedCondition: each class its own density, trainable rows."""
     k_flow, k_embed, k_x = jax.random.split(key, 3)
     flow = randomize(fk.maf(k_flow, dim=DIM, num_layers=2, width=16, cond_shape=2), k_x)
-    flow = fk.Flow(fk.EmbedCondition(k_embed, flow.bijector, 5), flow.base)
+    flow = fk.Flow(fk.bijectors.EmbedCondition(k_embed, flow.bijector, 5), flow.base)
     assert flow.cond_shape == (5,)
     x = jax.random.normal(k_x, (8, DIM))
     labels = jax.nn.one_hot(jnp.arange(8) % 5, 5)

@@ -45,7 +45,7 @@ FACTORIES = {
 
 def _randomized(flow, key):
     """``flow`` with every trainable leaf moved by noise (fresh flows are often the identity)."""
-    params, static = eqx.partition(flow, fk.trainable_filter(flow))
+    params, static = eqx.partition(flow, fk.flows.trainable_filter(flow))
     leaves, treedef = jax.tree.flatten(params)
     keys = jax.random.split(key, len(leaves))
     pairs = zip(leaves, keys, strict=True)
@@ -157,15 +157,21 @@ def test_infinite_coordinate_has_log_density_minus_inf(key):
 
 
 SIZE_CASES = {
-    "MLP width=0": (lambda k: fk.MLP(k, 2, 2, width=0), r"MLP: width must be an int >= 1; got 0"),
-    "MLP depth<0": (lambda k: fk.MLP(k, 2, 2, depth=-1), r"MLP: depth must be an int >= 0; got -1"),
-    "MLP in_size<0": (lambda k: fk.MLP(k, -1, 2), r"MLP: in_size must be an int >= 0; got -1"),
+    "MLP width=0": (
+        lambda k: fk.nn.MLP(k, 2, 2, width=0),
+        r"MLP: width must be an int >= 1; got 0",
+    ),
+    "MLP depth<0": (
+        lambda k: fk.nn.MLP(k, 2, 2, depth=-1),
+        r"MLP: depth must be an int >= 0; got -1",
+    ),
+    "MLP in_size<0": (lambda k: fk.nn.MLP(k, -1, 2), r"MLP: in_size must be an int >= 0; got -1"),
     "CausalTransformer heads=0": (
-        lambda k: fk.CausalTransformer(k, 4, 2, 2, heads=0),
+        lambda k: fk.nn.CausalTransformer(k, 4, 2, 2, heads=0),
         r"CausalTransformer: heads must be an int >= 1; got 0",
     ),
     "CausalTransformer width=0": (
-        lambda k: fk.CausalTransformer(k, 4, 2, 2, width=0),
+        lambda k: fk.nn.CausalTransformer(k, 4, 2, 2, width=0),
         r"CausalTransformer: width must be an int >= 1; got 0",
     ),
     "realnvp width=0": (

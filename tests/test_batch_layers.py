@@ -164,7 +164,7 @@ def _moments(batch):
 
 def _with_stats(layer, stats):
     layer = eqx.tree_at(lambda b: b.state_index, layer, eqx.nn.StateIndex(stats))
-    return fk.batch_norm_inference(layer)
+    return fk.flows.batch_norm_inference(layer)
 
 
 def test_batch_norm_training_log_det_against_the_whole_batch_jacobian(key):
@@ -242,7 +242,7 @@ def test_running_statistics_through_a_stack_and_back_to_inference(key):
     old_mean, old_var = state.get(first.state_index)
     old_stacked_mean, _ = state.get(stack.layers.layers[1].state_index)
     batch = 1.0 + 2.0 * jax.random.normal(jax.random.key(1), (16,) + shape)
-    new_state = eqx.filter_jit(fk.update_batch_norm_state)(model, state, batch)
+    new_state = eqx.filter_jit(fk.flows.update_batch_norm_state)(model, state, batch)
 
     # By hand: the first layer's input is the batch; the stacked ones see earlier outputs.
     mean, var = _moments(batch)
@@ -255,7 +255,9 @@ def test_running_statistics_through_a_stack_and_back_to_inference(key):
         np.testing.assert_allclose(stacked_mean[i], want, rtol=1e-4, atol=1e-5)
 
     # Inference mode with those statistics: invertible, and the flow can sample.
-    flow = fk.Flow(fk.Invert(fk.batch_norm_inference(model, new_state)), fk.standard_normal(shape))
+    flow = fk.Flow(
+        fk.Invert(fk.flows.batch_norm_inference(model, new_state)), fk.standard_normal(shape)
+    )
     x, log_p = flow.sample_and_log_prob(jax.random.key(4), (3,))
     np.testing.assert_allclose(flow.log_prob(x), log_p, rtol=1e-4, atol=1e-4)
     inference_first = flow.bijector.bijector.layers[0]

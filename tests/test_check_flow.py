@@ -70,7 +70,7 @@ def _flow_with_log_det_off_by(offset: float, key) -> fk.Flow:
         inverse_log_det_jacobian=lambda v: -log_det(v),
         event_ndims_in=0,
     )
-    coupling = fk.affine_coupling(key, fk.half_mask(2), width=4, depth=1)
+    coupling = fk.affine_coupling(key, fk.bijectors.half_mask(2), width=4, depth=1)
     return fk.Flow(fk.Chain([coupling, fk.FromDistrax(doubling, (2,))]), fk.standard_normal((2,)))
 
 

@@ -27,8 +27,8 @@ def inputs(key, batch=(), k=3, h=5, w=6, cin=3, cout=4):
 
 
 def ours(x, w, b):
-    """The same convolution through fk.Conv2d, with ``w`` and ``b`` as its parameters."""
-    conv = fk.Conv2d(jax.random.key(0), w.shape[2], w.shape[3], w.shape[0])
+    """The same convolution through fk.nn.Conv2d, with ``w`` and ``b`` as its parameters."""
+    conv = fk.nn.Conv2d(jax.random.key(0), w.shape[2], w.shape[3], w.shape[0])
     return eqx.tree_at(lambda c: (c.weight, c.bias), conv, (w, b))(x)
 
 
@@ -115,13 +115,13 @@ def test_gradient_in_a_scan_compiles_to_canonical_convolutions(key):
 
 @pytest.mark.own_errors  # a batch passed to Conv2d: its own message
 def test_init_and_errors(key):
-    conv = fk.Conv2d(key, 3, 5, 3)
+    conv = fk.nn.Conv2d(key, 3, 5, 3)
     assert conv.bias is not None
     assert conv.weight.shape == (3, 3, 3, 5) and conv.bias.shape == (5,)
     bound = 1 / np.sqrt(27)
     assert float(jnp.abs(conv.weight).max()) <= bound and float(jnp.abs(conv.bias).max()) <= bound
     assert float(jnp.abs(conv.weight).max()) > bound / 2
-    zero = fk.Conv2d(key, 3, 5, zero_init=True, use_bias=False)
+    zero = fk.nn.Conv2d(key, 3, 5, zero_init=True, use_bias=False)
     assert zero.bias is None and not np.any(zero.weight)
     assert zero(jnp.ones((4, 4, 3))).shape == (4, 4, 5)
     with pytest.raises(
@@ -133,4 +133,4 @@ def test_init_and_errors(key):
     ):
         conv(jnp.ones((4, 4, 2)))
     with pytest.raises(ValueError, match="kernel_size odd"):
-        fk.Conv2d(key, 3, 5, 4)
+        fk.nn.Conv2d(key, 3, 5, 4)

@@ -26,10 +26,13 @@ def test_the_documented_composite_runs_everywhere():
     conjugate = ns["Conjugate"]
     k1, k2, k3 = jax.random.split(jax.random.key(3), 3)
     layer = randomize(
-        conjugate(fk.InvertibleConv1x1(k1, (4,)), fk.affine_coupling(k2, fk.half_mask(4))), k3
+        conjugate(
+            fk.InvertibleConv1x1(k1, (4,)), fk.affine_coupling(k2, fk.bijectors.half_mask(4))
+        ),
+        k3,
     )
     fk.testing.check_bijector(layer, jax.random.key(4))
-    assert dict(fk.backprop_plan(layer)) == {
+    assert dict(fk.flows.backprop_plan(layer)) == {
         "InvertibleConv1x1": "invert",
         "Coupling[AffineTransformer]": "invert",
     }

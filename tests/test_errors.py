@@ -10,12 +10,12 @@ import flowkit as fk
 
 @pytest.fixture
 def coupling(key):
-    return fk.affine_coupling(key, fk.half_mask(4), width=8)
+    return fk.affine_coupling(key, fk.bijectors.half_mask(4), width=8)
 
 
 @pytest.fixture
 def conditional(key):
-    return fk.affine_coupling(key, fk.half_mask(4), width=8, cond_shape=(3,))
+    return fk.affine_coupling(key, fk.bijectors.half_mask(4), width=8, cond_shape=(3,))
 
 
 def test_wrong_shape(coupling):
@@ -57,8 +57,8 @@ def test_chain_shape_mismatch(key):
 
 
 def test_chain_condition_mismatch(key):
-    a = fk.affine_coupling(key, fk.half_mask(4), cond_shape=(2,))
-    b = fk.affine_coupling(key, fk.half_mask(4), cond_shape=(3,))
+    a = fk.affine_coupling(key, fk.bijectors.half_mask(4), cond_shape=(2,))
+    b = fk.affine_coupling(key, fk.bijectors.half_mask(4), cond_shape=(3,))
     with pytest.raises(ValueError, match=r"same condition shape; got \[\(2,\), \(3,\)\]"):
         fk.Chain([a, b])
 

@@ -16,7 +16,7 @@ from tests.registry._random import randomize
 def test_summary_statistics_match_numpy():
     values = np.concatenate([np.arange(101.0), [np.nan, np.inf, -np.inf]])
     values[[3, 50]] = values[[50, 3]]  # worst finite (100) stays at index 100
-    ev = fk.summarize(values, "nll", num_worst=5)
+    ev = fk.train.summarize(values, "nll", num_worst=5)
     finite = np.arange(101.0)
     assert ev.mean == 50.0 and ev.median == 50.0
     assert ev.p01 == pytest.approx(1.0) and ev.p99 == pytest.approx(99.0)
@@ -25,7 +25,7 @@ def test_summary_statistics_match_numpy():
     np.testing.assert_array_equal(ev.worst, [101, 102, 103, 100, 99])
     rng = np.random.default_rng(1)
     heavy = rng.standard_cauchy(999) ** 2  # a few huge values, like exploding test digits
-    ev = fk.summarize(heavy, "bits/dim", num_worst=3)
+    ev = fk.train.summarize(heavy, "bits/dim", num_worst=3)
     assert ev.mean == pytest.approx(heavy.mean(), rel=1e-12)
     assert ev.median == pytest.approx(np.median(heavy), rel=1e-12)
     np.testing.assert_allclose([ev.p01, ev.p99], np.percentile(heavy, [1, 99]), rtol=1e-12)

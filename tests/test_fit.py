@@ -31,18 +31,18 @@ def small_flow():
 
 
 def test_validation_split_is_seeded_disjoint_and_complete(key):
-    train, val = fk.validation_split(key, 1000, 0.1)
+    train, val = fk.train.validation_split(key, 1000, 0.1)
     assert val.size == 100 and train.size == 900
     np.testing.assert_array_equal(np.sort(np.concatenate([train, val])), np.arange(1000))
-    again_train, again_val = fk.validation_split(key, 1000, 0.1)
+    again_train, again_val = fk.train.validation_split(key, 1000, 0.1)
     np.testing.assert_array_equal(again_val, val)
-    other = fk.validation_split(jax.random.fold_in(key, 1), 1000, 0.1)[1]
+    other = fk.train.validation_split(jax.random.fold_in(key, 1), 1000, 0.1)[1]
     assert not np.array_equal(other, val)
-    assert fk.validation_split(key, 7, 0.05)[1].size == 1  # never an empty validation set
+    assert fk.train.validation_split(key, 7, 0.05)[1].size == 1  # never an empty validation set
     with pytest.raises(ValueError, match=r"cannot hold out 1 of 1 examples"):
-        fk.validation_split(key, 1, 0.1)
+        fk.train.validation_split(key, 1, 0.1)
     with pytest.raises(ValueError, match=r"validation fraction must be in \[0, 1\); got 1.5"):
-        fk.validation_split(key, 10, 1.5)
+        fk.train.validation_split(key, 10, 1.5)
 
 
 def test_early_stopping_returns_best_by_validation_on_an_overfitting_case(key):
@@ -130,7 +130,7 @@ def test_pixel_data_set_is_fitted_in_bits_per_dim(key):
     )  # fmt: skip
     assert history.metric == "bits/dim" and history.steps == 3 * (270 // 50)
     assert history.best_val_loss < history.initial_val_loss
-    val_rows = fk.validation_split(jax.random.split(k_fit)[0], 300, 0.1)[1]
+    val_rows = fk.train.validation_split(jax.random.split(k_fit)[0], 300, 0.1)[1]
     val = ArrayDataset(pixels[val_rows], None, num_levels=100, name="val")
     assert fk.evaluate(best, val).mean == pytest.approx(history.best_val_loss, rel=1e-6)
     assert fk.evaluate(best, val.x).mean > history.best_val_loss + 1.0  # 256 levels differ

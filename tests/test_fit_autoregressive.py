@@ -15,7 +15,7 @@ def _fit_two_moons(flow, key, steps):
     k_train, k_test = jax.random.split(key)
     train, test = fk.two_moons(k_train, 2048), fk.two_moons(k_test, 2048)
     optimizer = optax.adam(3e-3)
-    params, static = eqx.partition(flow, fk.trainable_filter(flow))
+    params, static = eqx.partition(flow, fk.flows.trainable_filter(flow))
 
     def loss(p, batch):
         return -eqx.combine(p, static).log_prob(batch).mean()

@@ -100,7 +100,7 @@ def test_batch_norm_statistics_advance_in_fit_and_come_back_in_inference_mode(ke
     assert float(jnp.max(jnp.abs(mean))) > 1e-4 and float(jnp.max(jnp.abs(var - 1))) > 1e-4
     assert np.isfinite(fk.evaluate(best, digits[:32]).mean)
     # the statistics are never trained by the optimiser
-    spec = fk.trainable_filter(flow)
+    spec = fk.flows.trainable_filter(flow)
     is_index = lambda m: isinstance(m, eqx.nn.StateIndex)  # noqa: E731
     held = [s for s in jax.tree_util.tree_leaves(spec, is_leaf=is_index) if is_index(s)]
     assert held and not any(jax.tree_util.tree_leaves(held))
@@ -114,9 +114,9 @@ def test_advance_batch_norm_equals_the_state_update(key, digits):
         width=8, depth=0, batch_norm=True,
     )  # fmt: skip
     x = fk.dequantize(key, digits[:64], num_levels=DIGIT_LEVELS)
-    state = fk.update_batch_norm_state(flow, eqx.nn.State(flow), x)
-    by_state = fk.batch_norm_inference(flow, state)
-    in_model = fk.batch_norm_inference(fk.advance_batch_norm(flow, x))
+    state = fk.flows.update_batch_norm_state(flow, eqx.nn.State(flow), x)
+    by_state = fk.flows.batch_norm_inference(flow, state)
+    in_model = fk.flows.batch_norm_inference(fk.flows.advance_batch_norm(flow, x))
     np.testing.assert_array_equal(by_state.log_prob(x), in_model.log_prob(x))
 
 

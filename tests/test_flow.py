@@ -72,7 +72,7 @@ def test_base_is_frozen(flow, key):
     x = jax.random.normal(key, (8, 3))
     grads = eqx.filter_grad(lambda f: -f.log_prob(x).mean())(flow)
     assert all(float(jnp.abs(g).max()) == 0 for g in grads.frozen_base.leaves)
-    spec = fk.trainable_filter(flow)
+    spec = fk.flows.trainable_filter(flow)
     assert not any(jax.tree_util.tree_leaves(spec.frozen_base))
     assert any(jax.tree_util.tree_leaves(spec.bijector))
     params, static = eqx.partition(flow, spec)

@@ -35,7 +35,7 @@ def _fit(flow, digits, steps: int, learning_rate: float, state=None):
     advances the running statistics (the held-out bits/dim then use batch statistics)."""
     held_out = fk.dequantize(jax.random.key(9), digits[-128:], num_levels=DIGIT_LEVELS)
     train = digits[:-128]
-    params, static = eqx.partition(flow, fk.trainable_filter(flow))
+    params, static = eqx.partition(flow, fk.flows.trainable_filter(flow))
     optimizer = optax.adam(learning_rate)
     opt_state = optimizer.init(params)
 
@@ -47,7 +47,7 @@ def _fit(flow, digits, steps: int, learning_rate: float, state=None):
     def step(params, opt_state, state, x):
         loss, grads = jax.value_and_grad(bpd)(params, x)
         if state is not None:
-            state = fk.update_batch_norm_state(eqx.combine(params, static), state, x)
+            state = fk.flows.update_batch_norm_state(eqx.combine(params, static), state, x)
         updates, opt_state = fk.train.optimizer_update(optimizer, grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, state, loss
 
@@ -160,7 +160,7 @@ def test_uniform_model_of_uniform_noise_is_exactly_8_bits_per_dim():
     unit = fk.Flow(fk.Identity((4, 4, 3)), fk.uniform((4, 4, 3)))
     signed = fk.Flow(fk.Identity((4, 4, 3)), fk.uniform((4, 4, 3), -1.0, 1.0))
     log_p, log_p_signed = eqx.filter_jit(
-        lambda u, s, x: (u.log_prob(x), s.log_prob(fk.to_signed(x)))
+        lambda u, s, x: (u.log_prob(x), s.log_prob(fk.flows.to_signed(x)))
     )(unit, signed, x)
     np.testing.assert_array_equal(fk.bits_per_dim(log_p, 48), 8.0)
     # The same data in [-1, 1] under U(-1, 1): the wider bins are accounted for.
@@ -176,12 +176,14 @@ def test_bits_per_dim_through_the_logit_preprocessing_log_det():
         jax.random.key(1), jax.random.randint(jax.random.key(0), (64, 2, 2, 1), 0, 256)
     )
     flow = fk.Flow(
-        fk.Invert(fk.LogitPreprocess((2, 2, 1), alpha=1e-6)), fk.standard_logistic((2, 2, 1))
+        fk.Invert(fk.bijectors.LogitPreprocess((2, 2, 1), alpha=1e-6)),
+        fk.standard_logistic((2, 2, 1)),
     )
     np.testing.assert_allclose(fk.bits_per_dim(_log_prob(flow, x), 4), 8.0, rtol=1e-5)
     # With alpha > 0 the model is no longer uniform: more bits.
     squeezed = fk.Flow(
-        fk.Invert(fk.LogitPreprocess((2, 2, 1), alpha=0.05)), fk.standard_logistic((2, 2, 1))
+        fk.Invert(fk.bijectors.LogitPreprocess((2, 2, 1), alpha=0.05)),
+        fk.standard_logistic((2, 2, 1)),
     )
     assert float(fk.bits_per_dim(_log_prob(squeezed, x), 4).mean()) > 8.0
     with pytest.raises(ValueError, match="need num_dims >= 1, num_levels >= 2"):
@@ -213,7 +215,7 @@ def test_realnvp_multiscale_with_batch_norm_learns_digits(digits):
     assert after < math.log2(DIGIT_LEVELS) - 0.6
     # Inference mode with the running statistics: every BatchNorm (stacked ones too) has
     # moved off its initial (0, 1), and the flow evaluates and samples.
-    model = fk.batch_norm_inference(trained, state)
+    model = fk.flows.batch_norm_inference(trained, state)
     layers = jax.tree_util.tree_leaves(model, is_leaf=lambda n: isinstance(n, fk.BatchNorm))
     norms = [n for n in layers if isinstance(n, fk.BatchNorm)]
     assert len(norms) == 4 and all(n.inference for n in norms)

@@ -21,9 +21,9 @@ def test_squeeze_orderings():
 
 
 def test_checkerboard_squeeze_turns_a_checkerboard_into_a_channel_split():
-    board = fk.checkerboard_mask(4, 6, 2).astype(np.float32)
+    board = fk.bijectors.checkerboard_mask(4, 6, 2).astype(np.float32)
     squeezed = fk.Squeeze((4, 6, 2), "checkerboard").forward(board)
-    np.testing.assert_array_equal(squeezed, fk.channel_mask(2, 3, 8).astype(np.float32))
+    np.testing.assert_array_equal(squeezed, fk.bijectors.channel_mask(2, 3, 8).astype(np.float32))
 
 
 @pytest.mark.parametrize(
@@ -64,16 +64,16 @@ def _forward(layer, x, condition=None):
 
 
 def _coupling(mask, key, cond_shape=None):
-    return fk.conv_affine_coupling(key, mask, width=4, depth=1, cond_shape=cond_shape)
+    return fk.bijectors.conv_affine_coupling(key, mask, width=4, depth=1, cond_shape=cond_shape)
 
 
 def test_conv_coupling_is_identity_when_fresh_and_keeps_masked_entries(key):
-    mask = fk.checkerboard_mask(4, 4, 2)
+    mask = fk.bijectors.checkerboard_mask(4, 4, 2)
     x = jax.random.normal(key, (4, 4, 2))
     y, log_det = _forward(_coupling(mask, key), x)
     np.testing.assert_array_equal(y, x)
     assert float(log_det) == 0.0
-    for m in (mask, fk.channel_mask(4, 4, 2, parity=1)):
+    for m in (mask, fk.bijectors.channel_mask(4, 4, 2, parity=1)):
         layer = randomize(_coupling(m, key), jax.random.key(1))
         y = _forward(layer, x)[0]
         np.testing.assert_array_equal(y[m], x[m])
@@ -81,7 +81,7 @@ def test_conv_coupling_is_identity_when_fresh_and_keeps_masked_entries(key):
 
 
 def test_conv_coupling_uses_its_condition(key):
-    layer = randomize(_coupling(fk.channel_mask(4, 4, 2), key, (3,)), jax.random.key(1))
+    layer = randomize(_coupling(fk.bijectors.channel_mask(4, 4, 2), key, (3,)), jax.random.key(1))
     x = jax.random.normal(key, (4, 4, 2))
     y0 = _forward(layer, x, jnp.zeros(3))[0]
     y1 = _forward(layer, x, jnp.array([1.0, 0.0, 0.0]))[0]
@@ -98,13 +98,13 @@ def test_conv_coupling_rejects_trivial_masks(key):
 def test_logit_preprocess_log_det_matches_formula():
     x = jnp.array([[[0.0], [0.5]], [[1.0], [0.25]]])
     alpha = 0.1
-    y, log_det = fk.LogitPreprocess((2, 2, 1), alpha).forward_and_log_det(x)
+    y, log_det = fk.bijectors.LogitPreprocess((2, 2, 1), alpha).forward_and_log_det(x)
     p = alpha + (1 - 2 * alpha) * np.asarray(x, np.float64)
     np.testing.assert_allclose(y, np.log(p / (1 - p)), rtol=1e-5)
     want = np.sum(np.log(1 - 2 * alpha) - np.log(p) - np.log1p(-p))
     np.testing.assert_allclose(log_det, want, rtol=1e-5)
     with pytest.raises(ValueError, match=r"alpha must be in \(0, 0.5\).*got 0.5"):
-        fk.LogitPreprocess((2, 2, 1), 0.5)
+        fk.bijectors.LogitPreprocess((2, 2, 1), 0.5)
 
 
 def test_multiscale_rejects_mismatched_inner():

@@ -83,7 +83,7 @@ def test_preprocessing_arguments_are_checked():
     with pytest.raises(ValueError, match="Rescale: need low < high"):
         fk.Rescale((2,), 1.0, 1.0)
     with pytest.raises(ValueError, match="split_prior: needs at least 2 channels"):
-        fk.split_prior(key, (4, 4, 1))
+        fk.bijectors.split_prior(key, (4, 4, 1))
 
 
 def test_fresh_split_prior_and_learned_top_are_the_identity(digits):
@@ -97,7 +97,7 @@ def test_fresh_split_prior_and_learned_top_are_the_identity(digits):
 
 
 def test_split_prior_is_a_learned_normal_prior_of_the_factored_half(key):
-    layer = randomize(fk.split_prior(key, (4, 4, 4)), jax.random.fold_in(key, 1))
+    layer = randomize(fk.bijectors.split_prior(key, (4, 4, 4)), jax.random.fold_in(key, 1))
     h = jax.random.normal(jax.random.fold_in(key, 2), (4, 4, 4))
     eps, log_det = layer.forward_and_log_det(h)
     z1, z2 = h[..., :2], h[..., 2:]
@@ -116,13 +116,15 @@ def test_priors_train_and_the_distrax_base_does_not(trained):
     model = flow.bijector.bijector.layers[1]
     prior = model.transform.layers[-1]
     top = model.inner.transform.layers[-1]
-    assert isinstance(prior.transformer, fk.StandardizeTransformer) and isinstance(top, fk.Affine)
+    assert isinstance(prior.transformer, fk.bijectors.StandardizeTransformer) and isinstance(
+        top, fk.Affine
+    )
     start = initial.bijector.bijector.layers[1]
     assert float(jnp.abs(prior.conditioner.net.weight).max()) > 0  # moved off its zero init
     moved = jnp.abs(top.loc - start.inner.transform.layers[-1].loc).max()
     assert float(moved) > 0 and float(jnp.abs(top.log_scale).max()) > 0
     # The distrax base is held frozen: no trainable leaves, zero gradient.
-    assert not any(jax.tree_util.tree_leaves(fk.trainable_filter(flow.frozen_base)))
+    assert not any(jax.tree_util.tree_leaves(fk.flows.trainable_filter(flow.frozen_base)))
     x = jnp.full((2, 8, 8, 1), 0.5)
     grads = eqx.filter_grad(lambda f: f.log_prob(x).sum())(flow)
     assert all(float(jnp.abs(g).max()) == 0 for g in grads.frozen_base.leaves)
@@ -146,7 +148,7 @@ def test_split_prior_with_data_init_memory_modes_and_save_load(trained, digits, 
         for g, w in zip(got, want, strict=True):
             err = float(jnp.linalg.norm(g - w))
             assert err <= 2e-3 * float(jnp.linalg.norm(w)) + 1e-5, (mode, err)
-    plan = dict(fk.backprop_plan(fk.with_memory_mode(flow, "invertible").bijector))
+    plan = dict(fk.flows.backprop_plan(fk.with_memory_mode(flow, "invertible").bijector))
     assert plan["Coupling[StandardizeTransformer]"] == "invert" and plan["Rescale"] == "invert"
     # data_init reaches every ActNorm, past the split prior; the prior's conv is left alone.
     again = fk.data_init(flow, x)
@@ -160,7 +162,9 @@ def test_split_prior_with_data_init_memory_modes_and_save_load(trained, digits, 
 
     def priors(model):  # the split priors: the couplings with a standardize transformer
         couplings = of_type(model, fk.Coupling)
-        return [c for c in couplings if isinstance(c.transformer, fk.StandardizeTransformer)]
+        return [
+            c for c in couplings if isinstance(c.transformer, fk.bijectors.StandardizeTransformer)
+        ]
 
     (prior,), (prior_before,) = priors(again), priors(flow)
     np.testing.assert_array_equal(prior.conditioner.net.weight, prior_before.conditioner.net.weight)

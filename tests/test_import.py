@@ -71,6 +71,40 @@ def test_unknown_attribute_is_an_attribute_error():
 def test_toy_data_sets_live_in_data_and_stay_at_the_top_level():
     import flowkit as fk
 
-    for name in ("two_moons", "gaussian_mixture", "checkerboard", "circles", "TOY_DATASETS"):
+    for name in ("two_moons", "gaussian_mixture", "checkerboard", "circles"):
         assert getattr(fk, name) is getattr(fk.data, name), name
-    assert not hasattr(fk.flows, "two_moons")
+    assert not hasattr(fk.flows, "two_moons") and not hasattr(fk, "TOY_DATASETS")
+
+
+# Plumbing, kernels and registries that once leaked to the top level (issue 28)
+INTERNALS = (
+    "Child", "Scan", "SplitChannels", "MergeChannels", "AbstractPlumbing", "apply_to_batch",
+    "MEMORY_MODES", "rqs_forward", "rqs_inverse", "spline_knots", "register_exact_inverse",
+    "has_exact_cheap_inverse", "split_for_devices", "params_ema", "ema_params",
+)  # fmt: skip
+
+
+def test_the_public_face_is_one_explicit_list():
+    import flowkit as fk
+
+    assert sorted(fk.__all__) == sorted(set(fk.__all__)) == dir(fk)
+    assert len(fk.__all__) <= 80, len(fk.__all__)
+    for name in fk.__all__:  # every listed name resolves (lazy ones included)
+        getattr(fk, name)
+    leaked = [name for name in INTERNALS if hasattr(fk, name)]
+    assert not leaked, leaked
+    for kernel in ("rqs_forward", "rqs_inverse", "spline_knots"):
+        assert not hasattr(fk.bijectors, kernel), kernel
+
+
+def test_every_public_package_lists_its_names():
+    import importlib
+
+    import flowkit as fk
+
+    for package in fk._SUBPACKAGES:
+        module = importlib.import_module(f"flowkit.{package}")
+        names = getattr(module, "__all__", None)
+        assert names is not None, f"flowkit.{package} has no __all__"
+        missing = [name for name in names if not hasattr(module, name)]
+        assert not missing, (package, missing)

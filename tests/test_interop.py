@@ -64,7 +64,7 @@ def test_from_distrax_is_frozen_in_fit_and_the_rest_trains(key, tmp_path):
     data = (2.0 * rng.standard_normal((256, 4)) + 1.0).astype(np.float32)
     chain = fk.Chain([_block_affine(), fk.Affine(jnp.zeros(4), jnp.ones(4))])
     flow = fk.Flow(chain, fk.standard_normal((4,)))
-    assert not any(jax.tree_util.tree_leaves(fk.trainable_filter(flow.bijector.layers[0])))
+    assert not any(jax.tree_util.tree_leaves(fk.flows.trainable_filter(flow.bijector.layers[0])))
     fitted, history = fk.fit(
         key, flow, data, epochs=3, batch_size=64, learning_rate=1e-2, progress=False
     )

@@ -17,7 +17,7 @@ from flowkit.io._format import SIGNATURE
 
 def perturb(model, key, scale=0.3):
     """Move every trainable leaf by ``scale``-sized noise, on the host (no compiles)."""
-    params, static = eqx.partition(model, fk.trainable_filter(model))
+    params, static = eqx.partition(model, fk.flows.trainable_filter(model))
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).tolist())
     params = jax.tree_util.tree_map(
         lambda a: a + jnp.asarray(scale * rng.standard_normal(a.shape), a.dtype), params
@@ -122,9 +122,9 @@ def _hand_chain(key, width=8):
     k1, k2, k3 = jax.random.split(key, 3)
     bijector = fk.Chain(
         [
-            fk.affine_coupling(k1, fk.alternating_mask(4), width=width),
-            fk.random_permutation(k2, (4,)),
-            fk.additive_coupling(k3, fk.half_mask(4, 1), width=width),
+            fk.affine_coupling(k1, fk.bijectors.alternating_mask(4), width=width),
+            fk.bijectors.random_permutation(k2, (4,)),
+            fk.additive_coupling(k3, fk.bijectors.half_mask(4, 1), width=width),
         ]
     )
     return fk.Flow(bijector, fk.standard_normal((4,)))

@@ -12,7 +12,7 @@ DIM, PARAMS, COND = 5, 3, 2
 
 
 def _made(key, order, cond_size=None, activation=jnp.tanh, depth=3):
-    return fk.MADE(
+    return fk.nn.MADE(
         key,
         DIM,
         PARAMS,
@@ -74,14 +74,14 @@ def test_random_order_comes_from_the_key(key):
 
 
 def test_zero_init_output_gives_zero_params(key):
-    made = fk.MADE(key, DIM, PARAMS)
+    made = fk.nn.MADE(key, DIM, PARAMS)
     out = made(jax.random.normal(key, (DIM,)))
     assert out.shape == (DIM, PARAMS)
     np.testing.assert_array_equal(out, 0.0)
 
 
 def test_one_dimension_depends_on_the_condition_only(key):
-    made = fk.MADE(key, 1, 2, width=8, cond_size=COND, zero_init_output=False)
+    made = fk.nn.MADE(key, 1, 2, width=8, cond_size=COND, zero_init_output=False)
     a = made(jnp.zeros(1), jnp.zeros(COND))
     np.testing.assert_array_equal(a, made(jnp.ones(1), jnp.zeros(COND)))
     assert not np.allclose(a, made(jnp.zeros(1), jnp.ones(COND)))
@@ -89,11 +89,11 @@ def test_one_dimension_depends_on_the_condition_only(key):
 
 def test_errors(key):
     with pytest.raises(ValueError, match=r"a given order must be a permutation of 0..4; got"):
-        fk.MADE(key, DIM, 2, order=(0, 1, 1, 2, 3))
+        fk.nn.MADE(key, DIM, 2, order=(0, 1, 1, 2, 3))
     with pytest.raises(ValueError, match="unknown order 'sideways'"):
-        fk.MADE(key, DIM, 2, order="sideways")
+        fk.nn.MADE(key, DIM, 2, order="sideways")
     with pytest.raises(ValueError, match="need in_size, num_params, width, depth >= 1"):
-        fk.MADE(key, DIM, 0)
-    made = fk.MADE(key, DIM, 2, cond_size=COND)
+        fk.nn.MADE(key, DIM, 0)
+    made = fk.nn.MADE(key, DIM, 2, cond_size=COND)
     with pytest.raises(ValueError, match="built with cond_size=2 but got no condition"):
         made(jnp.zeros(DIM))

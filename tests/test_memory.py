@@ -38,33 +38,45 @@ def _vector_layers(key):
         return fk.affine_coupling(kk, mask, width=8, depth=1, cond_shape=cond_shape)
 
     def made(num_params, cond_size, kk):
-        return fk.MADE(kk, DIM, num_params, width=8, depth=1, cond_size=cond_size)
+        return fk.nn.MADE(kk, DIM, num_params, width=8, depth=1, cond_size=cond_size)
 
-    spline = fk.RationalQuadraticSplineTransformer(num_bins=4, tail_bound=2.0)
-    softplus_affine = fk.SoftplusAffineTransformer()
-    mlp = fk.MLP(next(k), 2, 2 * softplus_affine.num_params, width=8, depth=1)
+    spline = fk.bijectors.RationalQuadraticSplineTransformer(num_bins=4, tail_bound=2.0)
+    softplus_affine = fk.bijectors.SoftplusAffineTransformer()
+    mlp = fk.nn.MLP(next(k), 2, 2 * softplus_affine.num_params, width=8, depth=1)
 
     def pair(kk):
         k0, k1 = jax.random.split(kk)
-        return fk.Chain([coupling(fk.half_mask(DIM), k0), coupling(fk.alternating_mask(DIM), k1)])
+        return fk.Chain(
+            [
+                coupling(fk.bijectors.half_mask(DIM), k0),
+                coupling(fk.bijectors.alternating_mask(DIM), k1),
+            ]
+        )
 
     return [
-        coupling(fk.alternating_mask(DIM), next(k)),
-        fk.additive_coupling(next(k), fk.half_mask(DIM), width=8, depth=1),
+        coupling(fk.bijectors.alternating_mask(DIM), next(k)),
+        fk.additive_coupling(next(k), fk.bijectors.half_mask(DIM), width=8, depth=1),
         fk.spline_coupling(
-            next(k), fk.alternating_mask(DIM), num_bins=4, width=8, depth=1, cond_shape=cond
+            next(k),
+            fk.bijectors.alternating_mask(DIM),
+            num_bins=4,
+            width=8,
+            depth=1,
+            cond_shape=cond,
         ),
-        fk.Coupling(fk.half_mask(DIM), mlp, softplus_affine),
+        fk.Coupling(fk.bijectors.half_mask(DIM), mlp, softplus_affine),
         fk.Reverse((DIM,)),
         fk.LeakyReLU(0.3, (DIM,)),
         fk.Identity((DIM,)),
         # MAF's density pass is one pass (spline here); IAF's is sequential (affine: a
         # spline inside its scan is the dearest thing to compile here).
         fk.MaskedAutoregressive(made(spline.num_params, COND, next(k)), spline),
-        fk.InverseAutoregressive(made(2, None, next(k)), fk.AffineTransformer(DIM)),
-        fk.EmbedCondition(next(k), coupling(fk.half_mask(DIM), next(k), (2,)), COND),
+        fk.InverseAutoregressive(made(2, None, next(k)), fk.bijectors.AffineTransformer(DIM)),
+        fk.bijectors.EmbedCondition(
+            next(k), coupling(fk.bijectors.half_mask(DIM), next(k), (2,)), COND
+        ),
         fk.Stack.from_factory(next(k), pair, 3),
-        fk.MemoryMode(coupling(fk.half_mask(DIM), next(k)), "remat"),
+        fk.flows.MemoryMode(coupling(fk.bijectors.half_mask(DIM), next(k)), "remat"),
         # Pairs whose domains match, so both directions accept any real input. They come
         # first in the density direction (last here), on the N(0, 1) data: after the other
         # layers entries reach ~12, where float32 tanh and sigmoid saturate to exactly 1
@@ -106,7 +118,7 @@ def _image_layers(key):
     cond = (2,)
 
     def conv_coupling(mask, kk):
-        return fk.conv_affine_coupling(kk, mask, width=4, cond_shape=cond)
+        return fk.bijectors.conv_affine_coupling(kk, mask, width=4, cond_shape=cond)
 
     def step(kk):
         k0, k1 = jax.random.split(kk)
@@ -115,21 +127,21 @@ def _image_layers(key):
             [
                 fk.ActNorm(shape),
                 fk.InvertibleConv1x1LU(k0, shape),
-                conv_coupling(fk.channel_mask(*shape), k1),
+                conv_coupling(fk.bijectors.channel_mask(*shape), k1),
             ]
         )
 
     outer = fk.Squeeze((4, 4, 2), "checkerboard")
     transform = fk.Chain(
         [
-            fk.LogitPreprocess((4, 4, 2)),
+            fk.bijectors.LogitPreprocess((4, 4, 2)),
             fk.Rescale((4, 4, 2), -1.0, 1.0),
-            conv_coupling(fk.checkerboard_mask(4, 4, 2), next(k)),
+            conv_coupling(fk.bijectors.checkerboard_mask(4, 4, 2), next(k)),
             fk.BatchNorm((4, 4, 2)),
             outer,
             fk.ActNorm(outer.out_shape),
             fk.InvertibleConv1x1(next(k), outer.out_shape),
-            fk.split_prior(next(k), outer.out_shape, cond_shape=cond),
+            fk.bijectors.split_prior(next(k), outer.out_shape, cond_shape=cond),
         ]
     )
     inner = fk.MultiScale(
@@ -161,7 +173,7 @@ def _grads(model, method, xs, cs, modes=("standard", "invertible")):
 
     def one(memory):
         def loss(params, xs, cs):
-            return _nll(fk.MemoryMode(eqx.combine(params, static), memory), method, xs, cs)
+            return _nll(fk.flows.MemoryMode(eqx.combine(params, static), memory), method, xs, cs)
 
         return jax.grad(loss, argnums=(0, 1, 2))(params, xs, cs)
 
@@ -235,7 +247,7 @@ def test_every_bijector_kind_is_in_a_composite(key):
         name
         for name in dir(fk)
         if isinstance(getattr(fk, name), type)
-        and issubclass(getattr(fk, name), fk.AbstractBijector | fk.AbstractTransformer)
+        and issubclass(getattr(fk, name), fk.AbstractBijector | fk.bijectors.AbstractTransformer)
         and not name.startswith("Abstract")
     }
     assert public - seen - exempt == set()
@@ -243,9 +255,9 @@ def test_every_bijector_kind_is_in_a_composite(key):
 
 def test_layers_without_exact_inverse_fall_back(key):
     model = _vector_model()
-    plan = dict(fk.backprop_plan(model))
+    plan = dict(fk.flows.backprop_plan(model))
     # The IAF appears as the MaskedAutoregressive it inverts.
-    assert [n for n, _ in fk.backprop_plan(model)].count("MaskedAutoregressive") == 2
+    assert [n for n, _ in fk.flows.backprop_plan(model)].count("MaskedAutoregressive") == 2
     for name in ("MaskedAutoregressive", "Tanh", "FromDistrax"):
         assert plan[name] == "remat", name
     for name in (
@@ -257,7 +269,7 @@ def test_layers_without_exact_inverse_fall_back(key):
         "Affine",
     ):
         assert plan[name] == "invert", name
-    image = dict(fk.backprop_plan(_image_model(), "forward_and_log_det"))
+    image = dict(fk.flows.backprop_plan(_image_model(), "forward_and_log_det"))
     assert image["BatchNorm"] == "remat" and image["LogitPreprocess"] == "remat"
     assert (
         image["Coupling[AffineTransformer] x 2"] == "invert"
@@ -293,20 +305,20 @@ class _DeclaredDoubling(_AbstractDoubling):
 
 def test_undeclared_layer_is_stored_not_rebuilt(key):
     k1, k2, k3 = jax.random.split(key, 3)
-    coupling = randomize(fk.affine_coupling(k1, fk.half_mask(DIM), width=8), k2)
+    coupling = randomize(fk.affine_coupling(k1, fk.bijectors.half_mask(DIM), width=8), k2)
     ys = jax.random.normal(k3, (5, DIM))
 
     def grads(model, memory):
-        nll = lambda m: _nll(fk.MemoryMode(m, memory), "inverse_and_log_det", ys, None)  # noqa: E731
+        nll = lambda m: _nll(fk.flows.MemoryMode(m, memory), "inverse_and_log_det", ys, None)  # noqa: E731
         return eqx.filter_jit(eqx.filter_grad(nll))(model)
 
     model = fk.Chain([coupling, _Doubling((DIM,)), coupling])
     want = grads(model, "standard")
-    assert fk.backprop_plan(model)[1] == ("_Doubling", "remat")
+    assert fk.flows.backprop_plan(model)[1] == ("_Doubling", "remat")
     _assert_grads_close(grads(model, "invertible"), want, jnp.float32)
     # A false declaration on the class is used, and shows.
     declared = fk.Chain([coupling, _DeclaredDoubling((DIM,)), coupling])
-    assert fk.backprop_plan(declared)[1] == ("_DeclaredDoubling", "invert")
+    assert fk.flows.backprop_plan(declared)[1] == ("_DeclaredDoubling", "invert")
     with pytest.raises(AssertionError, match="error"):
         _assert_grads_close(grads(declared, "invertible"), want, jnp.float32)
 
@@ -407,11 +419,11 @@ def test_anchoring_bounds_the_drift(key):
 
 @pytest.mark.own_errors  # an ill-typed mode: flowkit's own message, not the runtime checker's
 def test_memory_mode_errors():
-    coupling = fk.affine_coupling(jax.random.key(0), fk.half_mask(DIM), width=8)
+    coupling = fk.affine_coupling(jax.random.key(0), fk.bijectors.half_mask(DIM), width=8)
     with pytest.raises(ValueError, match=r"memory must be one of 'standard', 'remat', 'inv"):
-        fk.MemoryMode(coupling, "low")
+        fk.flows.MemoryMode(coupling, "low")
     with pytest.raises(ValueError, match="anchor_every must be a positive int"):
-        fk.MemoryMode(coupling, anchor_every=0)
+        fk.flows.MemoryMode(coupling, anchor_every=0)
     with pytest.raises(ValueError, match=r"with_memory_mode: memory must be one of .*got 'fast'"):
         fk.with_memory_mode(_flow(2), "fast")  # type: ignore[arg-type]
     optimizer = optax.adam(1e-3)
@@ -423,7 +435,7 @@ def test_memory_mode_errors():
     with pytest.raises(TypeError, match=r"memory='remat'\) needs the model to be a flowkit.Flow"):
         step.update(coupling, optimizer.init(eqx.filter(coupling, eqx.is_array)),
                     jnp.zeros((2, DIM)), jax.random.key(0))  # fmt: skip
-    wrapped = fk.MemoryMode(fk.MemoryMode(coupling, "remat"))
+    wrapped = fk.flows.MemoryMode(fk.flows.MemoryMode(coupling, "remat"))
     assert wrapped.memory == "invertible" and wrapped.bijector is coupling
     with pytest.raises(ValueError, match=r"expected a floating-point batch of shape \(n, 4\)"):
         wrapped.apply_batch("inverse_and_log_det", jnp.zeros((2, 3)), None)
@@ -434,15 +446,15 @@ def test_memory_mode_errors():
 def test_memory_keyword_and_with_memory_mode(key):
     flow = _flow(4)
     remat = fk.with_memory_mode(flow, "remat")
-    assert isinstance(remat.bijector, fk.MemoryMode) and remat.bijector.memory == "remat"
+    assert isinstance(remat.bijector, fk.flows.MemoryMode) and remat.bijector.memory == "remat"
     plain = fk.with_memory_mode(remat, "standard")
-    assert not isinstance(plain.bijector, fk.MemoryMode)
+    assert not isinstance(plain.bijector, fk.flows.MemoryMode)
     glow = fk.with_memory_mode(
         fk.glow(key, image_shape=(4, 4, 1), num_scales=1, layers_per_scale=2, width=4),
         "invertible",
     )
     assert glow.bijector.memory == "invertible"
-    plan = dict(fk.backprop_plan(glow.bijector))
+    plan = dict(fk.flows.backprop_plan(glow.bijector))
     every_layer = (
         "Rescale",
         "Squeeze",
@@ -455,7 +467,7 @@ def test_memory_keyword_and_with_memory_mode(key):
     assert plan == dict.fromkeys(every_layer, "invert"), plan
     x = jax.random.uniform(key, (8, 4, 4, 1))
     initialised = fk.data_init(glow, x)  # ActNorm inside the wrapper is reached
-    assert isinstance(initialised.bijector, fk.MemoryMode)
+    assert isinstance(initialised.bijector, fk.flows.MemoryMode)
     changed = jax.tree_util.tree_map(
         lambda a, b: not np.allclose(a, b),
         eqx.filter(initialised, eqx.is_inexact_array),

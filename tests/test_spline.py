@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import flowkit as fk
+from flowkit.bijectors._spline import rqs_forward, rqs_inverse, spline_knots
 
 BOUND = 3.0
 NUM_BINS = 8
@@ -19,15 +20,15 @@ def _params(key, scale=1.0, n=None):
 
 
 # Jitted once for the tests that need the knots themselves (eagerly it compiles op by op).
-_knots = jax.jit(fk.spline_knots, static_argnums=1)
+_knots = jax.jit(spline_knots, static_argnums=1)
 
 
 def _forward(x, params):
-    return fk.rqs_forward(x, fk.spline_knots(params, BOUND), BOUND)
+    return rqs_forward(x, spline_knots(params, BOUND), BOUND)
 
 
 def _inverse(y, params):
-    return fk.rqs_inverse(y, fk.spline_knots(params, BOUND), BOUND)
+    return rqs_inverse(y, spline_knots(params, BOUND), BOUND)
 
 
 def _everything(points, params):
@@ -181,7 +182,9 @@ def test_float32_round_trip_and_log_derivatives(key):
 
 
 def test_transformer_vectorises_and_checks_param_count(key):
-    transformer = fk.RationalQuadraticSplineTransformer(num_bins=NUM_BINS, tail_bound=BOUND)
+    transformer = fk.bijectors.RationalQuadraticSplineTransformer(
+        num_bins=NUM_BINS, tail_bound=BOUND
+    )
     assert transformer.num_params == 3 * NUM_BINS - 1
     x = jnp.array([-10.0, -1.0, 0.5, 2.9, 10.0])
     params = _params(key, 1.0, n=5)
@@ -194,6 +197,6 @@ def test_transformer_vectorises_and_checks_param_count(key):
     with pytest.raises(ValueError, match="num_bins=8 expects 23 parameters per entry; got 22"):
         transformer.forward_and_log_det(x, params[:, :-1])
     with pytest.raises(ValueError, match="need num_bins >= 1 and tail_bound > 0"):
-        fk.RationalQuadraticSplineTransformer(num_bins=4, tail_bound=0.0)
+        fk.bijectors.RationalQuadraticSplineTransformer(num_bins=4, tail_bound=0.0)
     with pytest.raises(ValueError, match="times num_bins must be < 1"):
-        fk.RationalQuadraticSplineTransformer(num_bins=10, min_bin_width=0.1)
+        fk.bijectors.RationalQuadraticSplineTransformer(num_bins=10, min_bin_width=0.1)

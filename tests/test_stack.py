@@ -13,7 +13,10 @@ from .registry._random import randomize
 def test_stack_equals_unrolled_chain(key):
     def layer(k):
         return fk.Chain(
-            [fk.affine_coupling(k, fk.half_mask(4), width=8), fk.random_permutation(k, (4,))]
+            [
+                fk.affine_coupling(k, fk.bijectors.half_mask(4), width=8),
+                fk.bijectors.random_permutation(k, (4,)),
+            ]
         )
 
     stack = randomize(fk.Stack.from_factory(key, layer, 4), jax.random.key(1))
@@ -37,7 +40,9 @@ def test_odd_layer_count(key):
 def test_auto_unroll_resolves_per_backend_and_layer_kind(key):
     from flowkit.bijectors._stack import resolve_unroll
 
-    dense = fk.Stack.from_factory(key, lambda k: fk.affine_coupling(k, fk.half_mask(4)), 2)
+    dense = fk.Stack.from_factory(
+        key, lambda k: fk.affine_coupling(k, fk.bijectors.half_mask(4)), 2
+    )
     image = fk.glow(key, image_shape=(4, 4, 1), num_scales=1, layers_per_scale=2, width=4)
     stacks = [
         n

@@ -17,7 +17,7 @@ from .registry._random import randomize
 
 def _block(key, **kwargs):
     k_init, k_rand = jax.random.split(key)
-    layer = fk.TransformerAutoregressive.from_sizes(
+    layer = fk.bijectors.TransformerAutoregressive.from_sizes(
         k_init, (6, 4), width=16, depth=2, heads=2, **kwargs
     )
     return randomize(layer, k_rand)
@@ -39,7 +39,7 @@ def test_cached_sampling_equals_uncached(key, reverse):
 
 
 def test_transformer_step_matches_full_pass(key):
-    net = fk.CausalTransformer(key, 5, 3, 7, width=16, depth=2, heads=4, cond_size=2)
+    net = fk.nn.CausalTransformer(key, 5, 3, 7, width=16, depth=2, heads=4, cond_size=2)
     net = randomize(net, jax.random.fold_in(key, 1))
     x = jax.random.normal(jax.random.fold_in(key, 2), (5, 3))
     cond = jnp.array([1.0, -0.5])
@@ -84,29 +84,29 @@ def test_fresh_tarflow_is_identity_and_cached_sampling_matches(key):
 
 def test_patchify_layout_and_errors():
     image = jnp.arange(4 * 6 * 2, dtype=jnp.float32).reshape(4, 6, 2)
-    patches = fk.Patchify((4, 6, 2), 2).forward(image)
+    patches = fk.bijectors.Patchify((4, 6, 2), 2).forward(image)
     assert patches.shape == (6, 8)
     np.testing.assert_array_equal(patches[4], image[2:4, 2:4].reshape(-1))  # row 1, column 1
     with pytest.raises(ValueError, match=r"divisible by patch_size=3; got image shape \(4, 6, 2\)"):
-        fk.Patchify((4, 6, 2), 3)
+        fk.bijectors.Patchify((4, 6, 2), 3)
     with pytest.raises(ValueError, match="expected one image of shape"):
-        fk.Patchify((4, 4), 2)
+        fk.bijectors.Patchify((4, 4), 2)
     with pytest.raises(ValueError, match="T must be even"):
-        fk.jet_coupling(jax.random.key(0), (3, 4), split="spatial")
+        fk.bijectors.jet_coupling(jax.random.key(0), (3, 4), split="spatial")
 
 
 def test_block_rejects_mismatched_conditioner(key):
-    net = fk.CausalTransformer(key, 4, 4, 5, width=8, depth=1, heads=2)
+    net = fk.nn.CausalTransformer(key, 4, 4, 5, width=8, depth=1, heads=2)
     with pytest.raises(ValueError, match=r"needs in_features \* num_params = 4 \* 2 = 8"):
-        fk.TransformerAutoregressive(net)
+        fk.bijectors.TransformerAutoregressive(net)
 
 
 def test_denoise_moves_noisy_samples_to_higher_density(key):
     flow = fk.tarflow(
         key, image_shape=(4, 4, 1), patch_size=2, num_blocks=2, layers_per_block=1, width=16
     )  # fresh: the identity over N(0, I), whose score is -x
-    noisy = fk.add_noise(jax.random.fold_in(key, 1), 2.0 * jnp.ones((5, 4, 4, 1)), 0.5)
-    clean = fk.denoise(flow, noisy, 0.5)
+    noisy = fk.flows.add_noise(jax.random.fold_in(key, 1), 2.0 * jnp.ones((5, 4, 4, 1)), 0.5)
+    clean = fk.flows.denoise(flow, noisy, 0.5)
     np.testing.assert_allclose(clean, noisy * (1 - 0.25), rtol=1e-5)  # x + sigma^2 * (-x)
     assert bool(jnp.all(flow.log_prob(clean) > flow.log_prob(noisy)))
 
@@ -137,7 +137,7 @@ def test_tarflow_trains_on_digits_and_round_trips_through_save(key, tmp_path):
     )
     data = _digits()
     optimizer = optax.adam(3e-3)
-    params, static = eqx.partition(flow, fk.trainable_filter(flow))
+    params, static = eqx.partition(flow, fk.flows.trainable_filter(flow))
     opt_state = optimizer.init(params)
 
     @eqx.filter_jit
@@ -176,7 +176,7 @@ def test_tarflow_trains_on_digits_and_round_trips_through_save(key, tmp_path):
 def test_guided_cached_sampling_equals_guided_uncached_and_inverts_its_own_map(key):
     cond = jnp.array([0.3, -1.0, 2.0])
     layer = _block(key, reverse=True, cond_shape=(3,))
-    guided = fk.with_guidance(layer, 1.5)
+    guided = fk.flows.with_guidance(layer, 1.5)
     z = jax.random.normal(jax.random.fold_in(key, 1), (6, 4))
     fwd = eqx.filter_jit(lambda b, u: b.forward_and_log_det(u, cond))
     (x, ld), (x0, _) = fwd(guided, z), fwd(layer, z)
@@ -187,7 +187,7 @@ def test_guided_cached_sampling_equals_guided_uncached_and_inverts_its_own_map(k
     assert float(jnp.max(jnp.abs(x - x0))) > 1e-2  # guidance changes the samples
     # Guidance 0 is plain conditional sampling; the null condition (zeros) is unchanged by
     # guidance, since its conditional and unconditional predictions coincide.
-    np.testing.assert_array_equal(fwd(fk.with_guidance(layer, 0.0), z)[0], x0)
+    np.testing.assert_array_equal(fwd(fk.flows.with_guidance(layer, 0.0), z)[0], x0)
     zero = jnp.zeros(3)
     np.testing.assert_array_equal(guided.forward(z, zero), layer.forward(z, zero))
 
@@ -207,19 +207,19 @@ def test_guided_tarflow_samples_under_jit(key):
     cond = jnp.array([0.0, 1.0, 0.0])
     sample = eqx.filter_jit(lambda f, k: f.sample(k, (5,), cond))
     k = jax.random.fold_in(key, 2)
-    plain, guided = sample(flow, k), sample(fk.with_guidance(flow, 2.0), k)
+    plain, guided = sample(flow, k), sample(fk.flows.with_guidance(flow, 2.0), k)
     assert guided.shape == (5, 4, 4, 1) and bool(jnp.all(jnp.isfinite(guided)))
     assert float(jnp.max(jnp.abs(guided - plain))) > 1e-2
     with pytest.raises(ValueError, match="needs conditional TransformerAutoregressive"):
-        fk.with_guidance(fk.tarflow(key, image_shape=(4, 4, 1), patch_size=2, width=16), 1.0)
+        fk.flows.with_guidance(fk.tarflow(key, image_shape=(4, 4, 1), patch_size=2, width=16), 1.0)
 
 
 def test_drop_condition_replaces_a_fraction_with_the_null_condition(key):
     cond = jnp.ones((1000, 3))
-    dropped = fk.drop_condition(key, cond, 0.25)
+    dropped = fk.flows.drop_condition(key, cond, 0.25)
     rows_null = jnp.all(dropped == 0, axis=1)
     assert bool(jnp.all(rows_null | jnp.all(dropped == 1, axis=1)))  # whole rows only
     assert 0.2 < float(jnp.mean(rows_null)) < 0.3
-    np.testing.assert_array_equal(fk.drop_condition(key, cond, 0.0), cond)
+    np.testing.assert_array_equal(fk.flows.drop_condition(key, cond, 0.0), cond)
     with pytest.raises(ValueError, match="0 <= rate <= 1"):
-        fk.drop_condition(key, cond, 1.5)
+        fk.flows.drop_condition(key, cond, 1.5)

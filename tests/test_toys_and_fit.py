@@ -10,9 +10,9 @@ import pytest
 import flowkit as fk
 
 
-@pytest.mark.parametrize("name", sorted(fk.TOY_DATASETS))
+@pytest.mark.parametrize("name", sorted(fk.data.TOY_DATASETS))
 def test_toy_shapes_and_determinism(name, key):
-    make = fk.TOY_DATASETS[name]
+    make = fk.data.TOY_DATASETS[name]
     a, b = make(key, 500), make(key, 500)
     assert a.shape == (500, 2) and a.dtype == jnp.float32
     np.testing.assert_array_equal(a, b)
@@ -36,7 +36,7 @@ def test_realnvp_fits_two_moons(key):
     untrained_nll = float(-flow.log_prob(test).mean())
 
     optimizer = optax.adam(3e-3)
-    params, static = eqx.partition(flow, fk.trainable_filter(flow))
+    params, static = eqx.partition(flow, fk.flows.trainable_filter(flow))
     opt_state = optimizer.init(params)
 
     @jax.jit

@@ -139,6 +139,6 @@ def test_a_direct_composite_is_refused_by_the_batch_pass_and_stored_by_backprop(
         TypeError, match="_Direct holds an ActNorm or BatchNorm, but the batch pass"
     ):
         fk.data_init(direct, jnp.ones((4, 2)))
-    assert fk.backprop_plan(direct) == [("_Direct", "remat")]
+    assert fk.flows.backprop_plan(direct) == [("_Direct", "remat")]
     composite = fk.Chain([fk.ActNorm((2,)), SinhArcsinh(k1, (2,))])
-    assert fk.backprop_plan(composite) == [("SinhArcsinh", "invert"), ("ActNorm", "invert")]
+    assert fk.flows.backprop_plan(composite) == [("SinhArcsinh", "invert"), ("ActNorm", "invert")]

@@ -74,7 +74,7 @@ def flowkit_subject(case: PeerCase, key) -> Subject:
         flow = fk.maf(**common)
     else:
         flow = fk.nsf(kind="coupling", num_bins=case.num_bins, tail_bound=case.tail_bound, **common)
-    flow = randomise(flow, fk.trainable_filter(flow), jax.random.fold_in(key, 1))
+    flow = randomise(flow, fk.flows.trainable_filter(flow), jax.random.fold_in(key, 1))
     batch = (case.batch,)
     return Subject(
         "flowkit",
@@ -82,7 +82,7 @@ def flowkit_subject(case: PeerCase, key) -> Subject:
         log_prob=lambda m, x: m.log_prob(x),
         sample=lambda m, k: m.sample(k, batch),
         sample_and_log_prob=lambda m, k: m.sample_and_log_prob(k, batch),
-        trainable=fk.trainable_filter(flow),
+        trainable=fk.flows.trainable_filter(flow),
     )
 
 

@@ -42,7 +42,7 @@ def compile_op(subject: Subject, op: str, x, key) -> Compiled:
 
 def flow_subject(flow: fk.Flow, batch: int, key) -> Subject:
     """A flowkit flow as a :class:`Subject` drawing ``batch`` samples, parameters randomised."""
-    spec = fk.trainable_filter(flow)
+    spec = fk.flows.trainable_filter(flow)
     flow = randomise(flow, spec, key)
     shape = (batch,)
     return Subject(

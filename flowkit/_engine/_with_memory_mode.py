@@ -15,7 +15,7 @@ def with_memory_mode(
     """``flow`` with the same maps and parameters, differentiated the ``memory`` way.
 
     The parameter leaves are the same arrays in every mode, but the wrapper
-    (:class:`flowkit.MemoryMode`) adds a level to the pytree; any previous mode is
+    (:class:`flowkit.flows.MemoryMode`) adds a level to the pytree; any previous mode is
     replaced, and ``"standard"`` without ``anchor_every`` gives back the plain flow. To keep
     optimiser states and checkpoints mode-independent, apply the mode inside the loss
     (:func:`memory_loss`, which the training entry points' ``memory=`` uses).
@@ -72,7 +72,7 @@ def memory_loss(loss: Callable, memory: MemoryModeName, *, owner: str = "make_st
                 f"{owner}(memory={memory!r}) needs the model to be a flowkit.Flow (its "
                 f"bijector is what gets differentiated the {memory!r} way); got "
                 f"{type(model).__name__}. Pass memory='standard', or wrap your model's "
-                f"bijector in flowkit.MemoryMode yourself."
+                f"bijector in flowkit.flows.MemoryMode yourself."
             )
         return loss(with_memory_mode(model, memory), x, condition, keys)
 

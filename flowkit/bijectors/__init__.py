@@ -50,9 +50,6 @@ from ._permute import Permute as Permute
 from ._permute import Reverse as Reverse
 from ._permute import random_permutation as random_permutation
 from ._spline import RationalQuadraticSplineTransformer as RationalQuadraticSplineTransformer
-from ._spline import rqs_forward as rqs_forward
-from ._spline import rqs_inverse as rqs_inverse
-from ._spline import spline_knots as spline_knots
 from ._spline_coupling import spline_coupling as spline_coupling
 from ._split_prior import split_prior as split_prior
 from ._squeeze import Squeeze as Squeeze
@@ -64,6 +61,69 @@ from ._transformers import AdditiveTransformer as AdditiveTransformer
 from ._transformers import AffineTransformer as AffineTransformer
 from ._transformers import SoftplusAffineTransformer as SoftplusAffineTransformer
 from ._transformers import StandardizeTransformer as StandardizeTransformer
+
+__all__ = [
+    "AbstractBijector",
+    "AbstractComposite",
+    "AbstractElementwise",
+    "AbstractPlumbing",
+    "AbstractTransformer",
+    "ActNorm",
+    "AdditiveTransformer",
+    "Affine",
+    "AffineTransformer",
+    "BatchNorm",
+    "Chain",
+    "Child",
+    "Coupling",
+    "EmbedCondition",
+    "Exp",
+    "FromDistrax",
+    "Identity",
+    "ImageConditioner",
+    "InverseAutoregressive",
+    "Invert",
+    "InvertibleConv1x1",
+    "InvertibleConv1x1LU",
+    "LeakyReLU",
+    "Logit",
+    "LogitPreprocess",
+    "MaskedAutoregressive",
+    "MergeChannels",
+    "MultiScale",
+    "Patchify",
+    "Permute",
+    "RationalQuadraticSplineTransformer",
+    "Rescale",
+    "Reshape",
+    "Reverse",
+    "Scale",
+    "Scan",
+    "Sigmoid",
+    "Softplus",
+    "SoftplusAffineTransformer",
+    "SplitChannels",
+    "Squeeze",
+    "Stack",
+    "StandardizeTransformer",
+    "Tanh",
+    "ToDistrax",
+    "TransformerAutoregressive",
+    "additive_coupling",
+    "affine_coupling",
+    "alternating_mask",
+    "channel_mask",
+    "checkerboard_mask",
+    "conv_affine_coupling",
+    "half_mask",
+    "jet_coupling",
+    "jet_mask",
+    "mlp_coupling",
+    "random_permutation",
+    "spline_coupling",
+    "split_prior",
+    "with_unroll",
+]
 
 if _TYPE_CHECKING:
     from ._to_distrax import ToDistrax as ToDistrax

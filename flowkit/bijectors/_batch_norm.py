@@ -4,9 +4,9 @@ How it fits the one-event contract: like ``eqx.nn.BatchNorm``, a layer in traini
 computes its batch statistics with collectives over a named ``jax.vmap`` axis
 (``axis_name``, default ``"batch"``, the axis :class:`flowkit.Flow` maps over). The
 running averages live in an ``eqx.nn.State`` (``state = eqx.nn.State(model)``) that
-:func:`flowkit.update_batch_norm_state` advances with a batch; in inference mode a layer
+:func:`flowkit.flows.update_batch_norm_state` advances with a batch; in inference mode a layer
 normalises with the statistics held in its ``state_index`` (bind a State into a model with
-:func:`flowkit.batch_norm_inference`).
+:func:`flowkit.flows.batch_norm_inference`).
 """
 
 import math
@@ -109,7 +109,7 @@ class BatchNorm(AbstractBijector):
             raise ValueError(
                 "BatchNorm in inference mode: this layer holds no statistics (the model came "
                 "from eqx.nn.make_with_state, which moves them into the State). Bind them with "
-                "flowkit.batch_norm_inference(model, state)."
+                "flowkit.flows.batch_norm_inference(model, state)."
             )
         return jax.lax.stop_gradient(stats[0]), jax.lax.stop_gradient(stats[1])
 
@@ -145,7 +145,8 @@ class BatchNorm(AbstractBijector):
             raise ValueError(
                 "BatchNorm.inverse in training mode is undefined: the batch statistics belong "
                 "to the unknown input. Sample or invert in inference mode: "
-                "eqx.nn.inference_mode(model) (with flowkit.batch_norm_inference for a State)."
+                "eqx.nn.inference_mode(model) (with flowkit.flows.batch_norm_inference for a "
+                "State)."
             )
         mean, var = self.running_statistics()
         dtype = y.dtype

@@ -132,7 +132,7 @@ class AbstractComposite(AbstractBijector):
 
     Compared with a bijector whose maps call its children directly, the pieces let the
     engine see inside: :func:`flowkit.data_init` initialises the ActNorm layers among the
-    children (and :func:`flowkit.advance_batch_norm` updates BatchNorm statistics),
+    children (and :func:`flowkit.flows.advance_batch_norm` updates BatchNorm statistics),
     invertible backprop rebuilds each child's input in turn instead of storing the
     composite's, and :meth:`has_exact_inverse` is derived from the children.
     """

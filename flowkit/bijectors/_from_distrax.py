@@ -30,7 +30,7 @@ class FromDistrax(AbstractBijector):
     elementwise distrax bijector reports one term per entry).
 
     The distrax bijector's parameters are **frozen**: they are held out of gradients and of
-    :func:`flowkit.trainable_filter`, so ``fit`` trains the rest of the model around them.
+    :func:`flowkit.flows.trainable_filter`, so ``fit`` trains the rest of the model around them.
     The reason: distrax bijectors cache values derived from their parameters (``ScalarAffine``
     keeps ``scale``, ``1/scale`` and ``log|scale|`` as three arrays), so an optimiser moving
     each array on its own would make the forward and inverse maps disagree. For trainable

@@ -61,7 +61,7 @@ def jet_coupling(
     cond_shape: Shape | None = None,
 ) -> Coupling:
     """Jet's coupling on sequences ``(T, D)``: a :class:`Coupling` whose conditioner is a ViT
-    (a :class:`flowkit.CausalTransformer` with ``causal=False``) over the kept half.
+    (a :class:`flowkit.nn.CausalTransformer` with ``causal=False``) over the kept half.
 
     Affine, tanh-bounded log-scales; the conditioner's output projection is zero, so a fresh
     layer is the identity.

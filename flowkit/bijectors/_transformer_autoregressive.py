@@ -24,7 +24,7 @@ from ._transformers import AbstractTransformer, AffineTransformer
 class TransformerAutoregressive(AbstractBijector):
     """``x_t = T(z_t; f(x_{<t}))`` over positions ``t`` of a ``(T, D)`` sequence.
 
-    ``conditioner``: a :class:`flowkit.CausalTransformer` from ``D`` to
+    ``conditioner``: a :class:`flowkit.nn.CausalTransformer` from ``D`` to
     ``D * transformer.num_params`` features over ``T`` positions (``cond_size`` the
     flattened ``cond_shape``). ``transformer``: the elementwise family applied to the ``D``
     entries of each position (default :class:`AffineTransformer`, whose tanh soft-clamps the
@@ -34,7 +34,7 @@ class TransformerAutoregressive(AbstractBijector):
     ``guidance``: classifier-free guidance weight ``w`` for sampling a conditional block
     (0: plain conditional sampling). Each step's conditioner outputs (shifts and pre-clamp
     log-scales) become ``(1 + w) * f(x_{<t}, c) - w * f(x_{<t}, 0)``, the all-zeros condition
-    being the null ("no class") one; train with :func:`flowkit.drop_condition` so the model
+    being the null ("no class") one; train with :func:`flowkit.flows.drop_condition` so the model
     learns it. The guided ``forward`` is still exactly invertible with its log-det, but
     ``inverse`` (the density) stays the plain conditional model's.
     """

@@ -123,7 +123,7 @@ def realnvp(
         transformer: ``"affine"`` (the paper's), another name (``"softplus"``,
             ``"spline"``, ``"additive"``), an :class:`AbstractTransformer`, or its class.
         conditioner: ``(key, in_size, out_size, *, cond_size) -> network`` replacing the MLP
-            (e.g. ``functools.partial(fk.MLP, width=256)``).
+            (e.g. ``functools.partial(fk.nn.MLP, width=256)``).
         base: ``"normal"``, ``"logistic"``, ``"uniform"`` or a distrax distribution with
             event shape ``(dim,)``.
         cond_shape: the shape of a condition (an int ``k`` means ``(k,)``).

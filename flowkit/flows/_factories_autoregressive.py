@@ -84,7 +84,7 @@ def autoregressive_stack(
         made = make_conditioner(build, k_made, dim, trans.num_params, cond_size)
         if not isinstance(made, MADE):
             raise TypeError(
-                f"{owner}: conditioner= must build a flowkit.MADE (its masks make the layer "
+                f"{owner}: conditioner= must build a flowkit.nn.MADE (its masks make the layer "
                 f"autoregressive); it built a {type(made).__name__}."
             )
         layer = layer_cls(made, trans, cond_shape)
@@ -123,7 +123,7 @@ def maf(
             i.e. an autoregressive neural spline flow), an :class:`AbstractTransformer`, or
             its class.
         conditioner: ``(key, dim, num_params, *, cond_size) -> MADE`` replacing the default
-            (e.g. ``functools.partial(fk.MADE, width=256, order="random")``).
+            (e.g. ``functools.partial(fk.nn.MADE, width=256, order="random")``).
         permutation: ``"reverse"`` or ``"random"`` (a different one per layer).
         base: ``"normal"``, ``"logistic"``, ``"uniform"`` or a distrax distribution with
             event shape ``(dim,)``.

@@ -164,8 +164,8 @@ def realnvp_multiscale(
     the channels are factored out to the base. The last scale: ``final_layers``
     checkerboard couplings. Conditioners are conv ResNets of ``width`` channels and
     ``depth`` residual blocks. ``batch_norm`` adds a :class:`BatchNorm` after every coupling
-    (train with :func:`flowkit.update_batch_norm_state`; sample with
-    :func:`flowkit.batch_norm_inference`). ``cond_shape``: a condition, flattened and
+    (train with :func:`flowkit.flows.update_batch_norm_state`; sample with
+    :func:`flowkit.flows.batch_norm_inference`). ``cond_shape``: a condition, flattened and
     broadcast over the image as extra conditioner channels. ``unroll``,
     ``rescale`` (here off: the logit preprocessing is RealNVP's) and ``learn_top``: as in
     :func:`glow`.

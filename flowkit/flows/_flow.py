@@ -10,10 +10,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._engine._memory_mode import apply_to_batch
 from .._typing import Array, ArrayLike, Float, PRNGKeyArray, Shape
 from ..bijectors._base import AbstractBijector
 from ..bijectors._batch_norm import BATCH_AXIS
-from .._engine._memory_mode import apply_to_batch
 from ._dtype import as_dtype, model_dtype
 from ._frozen_base import FrozenBase
 

@@ -48,8 +48,8 @@ def _optimizer(optimizer: Optimizer | None, total_steps: int) -> optax.GradientT
 def _batch_norm_update(flow: Flow, loss: AbstractLoss) -> Callable | None:
     """For a flow with training-mode batch norm: the step's ``after_update`` that advances
     its running statistics on the batch as the loss saw it; None for other flows."""
-    from ..flows import advance_batch_norm
     from .._engine._batch_layers import has_batch_norm
+    from ..flows import advance_batch_norm
 
     if not has_batch_norm(flow):
         return None

@@ -11,10 +11,10 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from .._engine._with_memory_mode import memory_loss
 from ..flows._frozen_base import trainable_filter
 from ._loss_objects import DEFAULT_LOSS
 from ._losses import Loss, split_batch
-from .._engine._with_memory_mode import memory_loss
 from ._train_step import TrainStep
 from ._update import update_on_batch
 

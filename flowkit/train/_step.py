@@ -7,10 +7,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .._engine._with_memory_mode import memory_loss
 from ..flows._frozen_base import trainable_filter
 from ._loss_objects import DEFAULT_LOSS
 from ._losses import Loss, split_batch
-from .._engine._with_memory_mode import memory_loss
 from ._train_step import TrainStep, to_host
 from ._update import update_on_batch
 
@@ -37,7 +37,7 @@ def make_step(
     flow's gradient is taken, ``"standard"``, ``"remat"`` or ``"invertible"`` (activation
     memory flat in depth; see :func:`flowkit.with_memory_mode`); parameters and optimiser
     state are the same in every mode. ``after_update``: see :func:`update_on_batch` (e.g.
-    :func:`flowkit.advance_batch_norm` for a flow with batch norm).
+    :func:`flowkit.flows.advance_batch_norm` for a flow with batch norm).
     """
     loss = memory_loss(loss, memory, owner="make_step")
 

@@ -40,7 +40,7 @@ def update_on_batch(
     optimiser state unchanged; metrics then say so (``skipped``, and ``grads_finite`` per
     trainable leaf, in the order of ``jax.tree_util.tree_leaves`` of the trainable part).
     ``after_update(model, x, condition, keys) -> model`` then moves what is not trained by
-    gradients (batch-norm running statistics: :func:`flowkit.advance_batch_norm`), from the
+    gradients (batch-norm running statistics: :func:`flowkit.flows.advance_batch_norm`), from the
     batch as the loss saw it; a skipped step skips it too.
     """
     params, static = eqx.partition(model, filter_spec(model))

@@ -13,7 +13,7 @@ def randomize(module, key, scale: float = 0.3):
     Fresh couplings are the identity (zero last layer); this moves them away from it so the
     conformance checks see a realistic map. A flow's frozen base is left alone.
     """
-    params, static = eqx.partition(module, fk.trainable_filter(module))
+    params, static = eqx.partition(module, fk.flows.trainable_filter(module))
     leaves, treedef = jax.tree_util.tree_flatten(params)
     keys = jax.random.split(key, max(len(leaves), 1))
     leaves = [

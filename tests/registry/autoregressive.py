@@ -18,7 +18,7 @@ def randomize(module, key, scale: float = 0.3):
     The noise comes from numpy, seeded by ``key``: drawing it with ``jax.random`` compiles
     a random-number kernel per leaf shape, which dominates the cost of small tests.
     """
-    params, static = eqx.partition(module, fk.trainable_filter(module))
+    params, static = eqx.partition(module, fk.flows.trainable_filter(module))
     rng = _rng(key)
 
     def noisy(leaf):
@@ -33,10 +33,10 @@ def _normal(key, shape):
 
 def _transformer(name: str, dim: int):
     if name == "affine":
-        return fk.AffineTransformer(dim)
+        return fk.bijectors.AffineTransformer(dim)
     if name == "softplus":
-        return fk.SoftplusAffineTransformer()
-    return fk.RationalQuadraticSplineTransformer(num_bins=4, tail_bound=2.0)
+        return fk.bijectors.SoftplusAffineTransformer()
+    return fk.bijectors.RationalQuadraticSplineTransformer(num_bins=4, tail_bound=2.0)
 
 
 def _autoregressive(cls, transformer: str, cond_dim=None, order="random", depth=1):
@@ -45,7 +45,7 @@ def _autoregressive(cls, transformer: str, cond_dim=None, order="random", depth=
     def build(key):
         k_made, k_rand, k_cond = jax.random.split(key, 3)
         trans = _transformer(transformer, 4)
-        made = fk.MADE(
+        made = fk.nn.MADE(
             k_made, 4, trans.num_params, width=8, depth=depth, order=order, cond_size=cond_dim
         )
         bij = randomize(cls(made, trans), k_rand)
@@ -57,7 +57,7 @@ def _autoregressive(cls, transformer: str, cond_dim=None, order="random", depth=
 def _spline_coupling(key):
     k_init, k_rand, k_cond, k_x = jax.random.split(key, 4)
     bij = fk.spline_coupling(
-        k_init, fk.alternating_mask(5), num_bins=5, width=8, depth=1, cond_shape=(2,)
+        k_init, fk.bijectors.alternating_mask(5), num_bins=5, width=8, depth=1, cond_shape=(2,)
     )
     # Some entries beyond the tail bound (3), to cover the linear tails too.
     return randomize(bij, k_rand, scale=0.5), _normal(k_cond, (2,)), 2.0 * _normal(k_x, (5,))
@@ -67,9 +67,11 @@ def _embed(key):
     """Class-conditional: a conditional coupling fed a learned embedding of a one-hot label
     (the cheapest conditional layer: the embedding is what this entry checks)."""
     k_inner, k_rand, k_embed, k_label = jax.random.split(key, 4)
-    inner = fk.affine_coupling(k_inner, fk.half_mask(3), width=4, depth=1, cond_shape=(2,))
+    inner = fk.affine_coupling(
+        k_inner, fk.bijectors.half_mask(3), width=4, depth=1, cond_shape=(2,)
+    )
     label = jax.nn.one_hot(int(_rng(k_label).integers(5)), 5)
-    return fk.EmbedCondition(k_embed, randomize(inner, k_rand), 5), label, None
+    return fk.bijectors.EmbedCondition(k_embed, randomize(inner, k_rand), 5), label, None
 
 
 # Every new class, both directions of the autoregressive machinery (MAF: sequential forward,

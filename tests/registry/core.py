@@ -29,16 +29,18 @@ def _coupling(make, mask, cond_dim=None):
 
 def _generic_coupling(key):
     k_mlp, k_rand = jax.random.split(key)
-    mask = fk.checkerboard_mask(2, 2, 1)
-    transformer = fk.SoftplusAffineTransformer()
-    mlp = fk.MLP(k_mlp, 2, 2 * transformer.num_params, width=8)
+    mask = fk.bijectors.checkerboard_mask(2, 2, 1)
+    transformer = fk.bijectors.SoftplusAffineTransformer()
+    mlp = fk.nn.MLP(k_mlp, 2, 2 * transformer.num_params, width=8)
     return randomize(fk.Coupling(mask, mlp, transformer), k_rand), None, None
 
 
 def _mlp_coupling(key):
     k_init, k_rand, k_cond = jax.random.split(key, 3)
-    transformer = fk.SoftplusAffineTransformer()
-    layer = fk.mlp_coupling(k_init, fk.half_mask(5), transformer, width=8, cond_shape=(2,))
+    transformer = fk.bijectors.SoftplusAffineTransformer()
+    layer = fk.bijectors.mlp_coupling(
+        k_init, fk.bijectors.half_mask(5), transformer, width=8, cond_shape=(2,)
+    )
     return randomize(layer, k_rand), jax.random.normal(k_cond, (2,)), None
 
 
@@ -46,20 +48,24 @@ def _stack(key):
     k_init, k_rand = jax.random.split(key)
 
     def layer(k):
-        return fk.affine_coupling(k, fk.half_mask(4), width=8, depth=1)
+        return fk.affine_coupling(k, fk.bijectors.half_mask(4), width=8, depth=1)
 
     return randomize(fk.Stack.from_factory(k_init, layer, 3), k_rand), None, None
 
 
 def _chain(key):
     k1, k2, k3 = jax.random.split(key, 3)
-    coupling = randomize(fk.affine_coupling(k1, fk.alternating_mask(4), width=8), k2)
-    return fk.Chain([coupling, fk.random_permutation(k3, (4,)), fk.Tanh((4,))]), None, None
+    coupling = randomize(fk.affine_coupling(k1, fk.bijectors.alternating_mask(4), width=8), k2)
+    return (
+        fk.Chain([coupling, fk.bijectors.random_permutation(k3, (4,)), fk.Tanh((4,))]),
+        None,
+        None,
+    )
 
 
 def _invert(key):
     k1, k2 = jax.random.split(key)
-    coupling = randomize(fk.affine_coupling(k1, fk.half_mask(4), width=8), k2)
+    coupling = randomize(fk.affine_coupling(k1, fk.bijectors.half_mask(4), width=8), k2)
     return fk.Invert(coupling), None, None
 
 
@@ -75,17 +81,21 @@ ENTRIES = {
     "Tanh": lambda key: (fk.Tanh((3,)), None, None),
     "LeakyReLU": lambda key: (fk.LeakyReLU(0.2, (3,)), None, None),
     "Softplus": lambda key: (fk.Softplus((3,)), None, None),
-    "Permute": lambda key: (fk.random_permutation(key, (2, 3)), None, None),
+    "Permute": lambda key: (fk.bijectors.random_permutation(key, (2, 3)), None, None),
     "Reverse": lambda key: (fk.Reverse((5,)), None, None),
     "Chain": _chain,
     "Invert": _invert,
     "Stack": _stack,
     "Coupling": _generic_coupling,
     "mlp_coupling[softplus affine, conditional]": _mlp_coupling,
-    "affine_coupling": _coupling(fk.affine_coupling, fk.alternating_mask(5)),
-    "affine_coupling[conditional]": _coupling(fk.affine_coupling, fk.half_mask(4), cond_dim=3),
-    "additive_coupling": _coupling(fk.additive_coupling, fk.half_mask(4)),
-    "additive_coupling[conditional]": _coupling(fk.additive_coupling, fk.half_mask(5), cond_dim=2),
+    "affine_coupling": _coupling(fk.affine_coupling, fk.bijectors.alternating_mask(5)),
+    "affine_coupling[conditional]": _coupling(
+        fk.affine_coupling, fk.bijectors.half_mask(4), cond_dim=3
+    ),
+    "additive_coupling": _coupling(fk.additive_coupling, fk.bijectors.half_mask(4)),
+    "additive_coupling[conditional]": _coupling(
+        fk.additive_coupling, fk.bijectors.half_mask(5), cond_dim=2
+    ),
     "FromDistrax": lambda key: (fk.FromDistrax(distrax.Tanh(), (3,)), None, None),
     "Exp[positive inverse domain]": lambda key: (
         fk.Invert(fk.Exp((3,))),

@@ -43,13 +43,17 @@ def _hand_composed(cond_dim=None):
         k1, k2, k3, k_rand, k_cond = jax.random.split(key, 5)
         cond_shape = None if cond_dim is None else (cond_dim,)
         if cond_dim is None:
-            second = fk.spline_coupling(k3, fk.alternating_mask(4), width=8, num_bins=4)
+            second = fk.spline_coupling(k3, fk.bijectors.alternating_mask(4), width=8, num_bins=4)
         else:
-            second = fk.affine_coupling(k3, fk.alternating_mask(4), width=8, cond_shape=cond_shape)
+            second = fk.affine_coupling(
+                k3, fk.bijectors.alternating_mask(4), width=8, cond_shape=cond_shape
+            )
         chain = fk.Chain(
             [
-                fk.affine_coupling(k1, fk.half_mask(4), width=8, depth=1, cond_shape=cond_shape),
-                fk.random_permutation(k2, (4,)),
+                fk.affine_coupling(
+                    k1, fk.bijectors.half_mask(4), width=8, depth=1, cond_shape=cond_shape
+                ),
+                fk.bijectors.random_permutation(k2, (4,)),
                 second,
                 fk.Affine(jnp.zeros(4), jnp.ones(4)),
             ]

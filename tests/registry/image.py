@@ -17,7 +17,7 @@ def randomize(module, key, scale: float = 0.3):
     is_index = lambda node: isinstance(node, eqx.nn.StateIndex)  # noqa: E731
     spec = jax.tree_util.tree_map(
         lambda node: False if is_index(node) else node,
-        fk.trainable_filter(module),
+        fk.flows.trainable_filter(module),
         is_leaf=is_index,
     )
     params, static = eqx.partition(module, spec)
@@ -33,7 +33,9 @@ def _conv_coupling(mask, cond_dim=None):
     def build(key):
         k_init, k_rand, k_cond = jax.random.split(key, 3)
         cond_shape = None if cond_dim is None else (cond_dim,)
-        layer = fk.conv_affine_coupling(k_init, mask, width=4, depth=1, cond_shape=cond_shape)
+        layer = fk.bijectors.conv_affine_coupling(
+            k_init, mask, width=4, depth=1, cond_shape=cond_shape
+        )
         cond = None if cond_dim is None else jax.random.normal(k_cond, cond_shape)
         return randomize(layer, k_rand), cond, None
 
@@ -77,7 +79,7 @@ def _split_prior(cond_dim=None):
     def build(key):
         k_init, k_rand, k_cond = jax.random.split(key, 3)
         cond_shape = None if cond_dim is None else (cond_dim,)
-        layer = fk.split_prior(k_init, (4, 4, 4), cond_shape=cond_shape)
+        layer = fk.bijectors.split_prior(k_init, (4, 4, 4), cond_shape=cond_shape)
         cond = None if cond_dim is None else jax.random.normal(k_cond, cond_shape)
         return randomize(layer, k_rand), cond, None
 
@@ -90,14 +92,16 @@ ENTRIES = {
     "ActNorm": _random(lambda k: fk.ActNorm((4, 4, 2))),
     "InvertibleConv1x1": _random(lambda k: fk.InvertibleConv1x1(k, (4, 4, 2))),
     "InvertibleConv1x1LU": _random(lambda k: fk.InvertibleConv1x1LU(k, (2, 2, 4))),
-    "conv_affine_coupling[checkerboard]": _conv_coupling(fk.checkerboard_mask(4, 4, 2)),
-    "conv_affine_coupling[channel, conditional]": _conv_coupling(fk.channel_mask(4, 4, 2), 3),
+    "conv_affine_coupling[checkerboard]": _conv_coupling(fk.bijectors.checkerboard_mask(4, 4, 2)),
+    "conv_affine_coupling[channel, conditional]": _conv_coupling(
+        fk.bijectors.channel_mask(4, 4, 2), 3
+    ),
     "BatchNorm[inference]": _batch_norm,
     "MultiScale": _multiscale,
     "split_prior": _split_prior(),
     "split_prior[conditional]": _split_prior(3),
     "LogitPreprocess": lambda key: (
-        fk.LogitPreprocess((4, 4, 2), alpha=0.05),
+        fk.bijectors.LogitPreprocess((4, 4, 2), alpha=0.05),
         None,
         uniform_event(key, (4, 4, 2), 0.01, 0.99),
     ),

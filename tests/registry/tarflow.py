@@ -14,7 +14,7 @@ from ._random import randomize
 def _block(reverse=False, cond=None, kv_cache=True):
     def build(key):
         k_init, k_rand, k_cond = jax.random.split(key, 3)
-        layer = fk.TransformerAutoregressive.from_sizes(
+        layer = fk.bijectors.TransformerAutoregressive.from_sizes(
             k_init,
             (4, 4),
             width=16,
@@ -33,7 +33,7 @@ def _block(reverse=False, cond=None, kv_cache=True):
 def _jet(split, parity=0, cond=None):
     def build(key):
         k_init, k_rand, k_cond = jax.random.split(key, 3)
-        layer = fk.jet_coupling(
+        layer = fk.bijectors.jet_coupling(
             k_init, (4, 4), split=split, parity=parity, width=16, depth=1, heads=2, cond_shape=cond
         )
         condition = None if cond is None else jax.random.normal(k_cond, cond)
@@ -62,8 +62,12 @@ def _tarflow(cond=None):
 
 
 ENTRIES = {
-    "Patchify": lambda key: (fk.Patchify((4, 4, 1), 2), None, None),
-    "Patchify[rectangular, 3 channels]": lambda key: (fk.Patchify((2, 4, 3), 2), None, None),
+    "Patchify": lambda key: (fk.bijectors.Patchify((4, 4, 1), 2), None, None),
+    "Patchify[rectangular, 3 channels]": lambda key: (
+        fk.bijectors.Patchify((2, 4, 3), 2),
+        None,
+        None,
+    ),
     "TransformerAutoregressive": _block(),
     "TransformerAutoregressive[reverse, conditional]": _block(reverse=True, cond=(3,)),
     "jet_coupling[channel]": _jet("channel"),
