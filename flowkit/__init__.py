@@ -189,7 +189,15 @@ __all__ = [  # the public face, in one list (the subpackages last)
     "with_memory_mode",
     "with_preprocessing",
     "with_unroll",
-    *_SUBPACKAGES,
+    "bijectors",
+    "data",
+    "distributed",
+    "flows",
+    "io",
+    "nn",
+    "plots",
+    "testing",
+    "train",
 ]
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from .._engine._modes import MemoryModeName
 from .._engine._with_memory_mode import memory_loss
 from ..flows._frozen_base import trainable_filter
 from ._loss_objects import DEFAULT_LOSS
@@ -77,7 +78,7 @@ def make_pmap_step(
     loss: Loss = DEFAULT_LOSS,
     *,
     filter_spec: Callable = trainable_filter,
-    memory: str = "standard",
+    memory: MemoryModeName = "standard",
 ) -> TrainStep:
     """:func:`make_step` over this process's devices with ``jax.pmap``.
 

@@ -9,6 +9,7 @@ import numpy as np
 import optax
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
+from .._engine._modes import MemoryModeName
 from .._engine._with_memory_mode import memory_loss
 from ..flows._frozen_base import trainable_filter
 from ._loss_objects import DEFAULT_LOSS
@@ -74,7 +75,7 @@ def make_sharded_step(
     *,
     mesh: Mesh | None = None,
     filter_spec: Callable = trainable_filter,
-    memory: str = "standard",
+    memory: MemoryModeName = "standard",
     after_update: Callable | None = None,
 ) -> TrainStep:
     """:func:`make_step` as one ``jit`` program over ``mesh`` (default :func:`data_mesh`).

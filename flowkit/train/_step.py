@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .._engine._modes import MemoryModeName
 from .._engine._with_memory_mode import memory_loss
 from ..flows._frozen_base import trainable_filter
 from ._loss_objects import DEFAULT_LOSS
@@ -24,7 +25,7 @@ def make_step(
     loss: Loss = DEFAULT_LOSS,
     *,
     filter_spec: Callable = trainable_filter,
-    memory: str = "standard",
+    memory: MemoryModeName = "standard",
     after_update: Callable | None = None,
 ) -> TrainStep:
     """A jitted ``step(model, opt_state, batch, key) -> (model, opt_state, metrics)``.
