@@ -26,8 +26,6 @@ from ._frozen_base import FrozenBase as FrozenBase
 from ._frozen_base import trainable_filter as trainable_filter
 from ._image_data import bits_per_dim as bits_per_dim
 from ._image_data import dequantize as dequantize
-from ._image_data import to_signed as to_signed
-from ._image_data import to_unit_interval as to_unit_interval
 from ._preprocessing import with_preprocessing as with_preprocessing
 from ._tarflow import add_noise as add_noise
 from ._tarflow import denoise as denoise
@@ -61,8 +59,6 @@ __all__ = [
     "standard_logistic",
     "standard_normal",
     "tarflow",
-    "to_signed",
-    "to_unit_interval",
     "trainable_filter",
     "uniform",
     "update_batch_norm_state",

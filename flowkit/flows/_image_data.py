@@ -27,18 +27,6 @@ def dequantize(
     return jnp.minimum((x.astype(dtype) + u) / num_levels, below_one)
 
 
-def to_unit_interval(x: ArrayLike, *, num_levels: int = 256, dtype=jnp.float32):
-    """Integers in ``0..num_levels-1`` to bin centres in (0, 1): ``(x + 0.5) / num_levels``
-    (deterministic, e.g. for evaluation)."""
-    return (jnp.asarray(x).astype(dtype) + 0.5) / num_levels
-
-
-def to_signed(y: ArrayLike) -> Float[Array, "..."]:
-    """[0, 1] to [-1, 1]: ``2 y - 1``. Its log-determinant is ``D log 2`` (see
-    :func:`bits_per_dim`'s ``data_range``)."""
-    return 2.0 * jnp.asarray(y) - 1.0
-
-
 def bits_per_dim(
     log_prob: ArrayLike, num_dims: int, *, num_levels: int = 256, data_range: float = 1.0
 ) -> Float[Array, "..."]:
