@@ -5,7 +5,6 @@ from typing import Any
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .._typing import ArrayLike
@@ -22,12 +21,10 @@ def as_arrays(data: Any) -> tuple[np.ndarray, int | None]:
     return np.asarray(data), None
 
 
-def model_dtype(flow: Flow):
-    """The floating dtype of the flow's parameters (float32 if it has none)."""
-    for leaf in jax.tree_util.tree_leaves(flow):
-        if eqx.is_inexact_array(leaf):
-            return leaf.dtype
-    return jnp.float32
+def model_dtype(flow: Flow) -> np.dtype:
+    """The dtype data take before they meet ``flow`` (:attr:`Flow.dtype`; float32 for a
+    flow without floating-point arrays)."""
+    return flow.dtype or np.dtype(np.float32)
 
 
 @eqx.filter_jit
