@@ -22,8 +22,18 @@ _BELOW_ONE = np.nextafter(np.float32(1.0), np.float32(0.0))
 def global_batch_rows(
     num_examples: int, batch_size: int, seed: int, step: int, *, shuffle: bool = True
 ) -> np.ndarray:
-    """Row indices ``(batch_size,)`` of global batch number ``step`` (counting across
-    epochs: epoch ``step // (num_examples // batch_size)``)."""
+    """Row indices of global batch number ``step``, counting across epochs.
+
+    Args:
+        num_examples: rows in the data set.
+        batch_size: the global batch size.
+        seed: fixes each epoch's order.
+        step: the batch number; its epoch is ``step // (num_examples // batch_size)``.
+        shuffle: ``False`` keeps the data set's order in every epoch.
+
+    Returns:
+        Row indices, shape ``(batch_size,)``.
+    """
     epoch, batch = divmod(step, num_examples // batch_size)
     if shuffle:
         order = epoch_order(seed, epoch, num_examples)
@@ -33,8 +43,16 @@ def global_batch_rows(
 
 
 def process_share(rows: np.ndarray, process_index: int, process_count: int) -> np.ndarray:
-    """Process ``p``'s contiguous share of a global batch: positions
-    ``[p*n/P, (p+1)*n/P)``. ``n`` must be divisible by ``P``."""
+    """Process ``p``'s contiguous share of a global batch: positions ``[p*n/P, (p+1)*n/P)``.
+
+    Args:
+        rows: the global batch's row indices, shape ``(n,)``, ``n`` divisible by ``P``.
+        process_index: ``p``.
+        process_count: ``P``.
+
+    Returns:
+        Shape ``(n // P,)``.
+    """
     size = len(rows) // process_count
     return rows[process_index * size : (process_index + 1) * size]
 

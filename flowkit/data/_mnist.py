@@ -104,12 +104,21 @@ def fetch_mnist(
     base_url: str | None = None,
     timeout: float = 5.0,
 ) -> Path:
-    """Make sure ``folder`` holds the four ``.gz`` IDX files of ``variant`` ("mnist" or
-    "fashion-mnist"), downloading the missing ones from ``base_url`` (default: the mirror in
-    :data:`MIRRORS`). Returns the folder.
+    """Make sure ``folder`` holds the four ``.gz`` IDX files of ``variant``.
 
-    Without network access it fails at once (``timeout`` seconds per connection) with a
-    :class:`DataError` that says which files to put where.
+    Args:
+        folder: where the files go (created if missing).
+        variant: ``"mnist"`` or ``"fashion-mnist"``.
+        base_url: where to download the missing files from; ``None`` is the mirror in
+            :data:`MIRRORS`.
+        timeout: seconds per connection; without network access it fails at once.
+
+    Returns:
+        ``folder`` as a ``Path``.
+
+    Raises:
+        DataError: for an unknown variant, or a failed download (saying which files to put
+            where).
     """
     if variant not in MIRRORS:
         raise DataError(variant, f"unknown variant; choose one of {', '.join(MIRRORS)}.")
