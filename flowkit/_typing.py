@@ -1,7 +1,7 @@
 """jaxtyping aliases used across flowkit (one place, so signatures read the same everywhere)."""
 
 from jax.typing import DTypeLike
-from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray, Scalar
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray, PyTree, Scalar
 
 Shape = tuple[int, ...]
 """The shape of one event, e.g. ``(2,)`` for 2-D vectors or ``(28, 28, 1)`` for an image."""
@@ -14,6 +14,7 @@ __all__ = [
     "Float",
     "Int",
     "PRNGKeyArray",
+    "PyTree",
     "Scalar",
     "Shape",
 ]
