@@ -68,7 +68,19 @@ class BatchMaker:
     - ``"label"``: int32 ``(n,)`` when the data set has labels.
     - ``"index"``: int32 ``(n,)``, the rows of the data set in this batch.
 
-    Picklable, so Grain can send it to worker processes.
+    Picklable, so Grain can send it to worker processes. Settings are checked by the
+    :class:`~flowkit.data.Loader`.
+
+    Args:
+        data: the examples.
+        batch_size: the global batch size.
+        seed: fixes each epoch's order and noise.
+        shuffle: ``False`` keeps the data set's order.
+        dequantize: add ``u ~ U(0, 1)`` to discrete data (``False``: 0.5).
+        scale: ``"unit"`` or ``"signed"``.
+        flatten: make ``"x"`` of shape ``(n, D)``.
+        process_index: this process.
+        process_count: how many processes share each batch.
     """
 
     data: ArrayDataset
@@ -82,6 +94,14 @@ class BatchMaker:
     process_count: int
 
     def rows(self, step: int) -> np.ndarray:
+        """The rows of the data set in this process's share of batch ``step``.
+
+        Args:
+            step: the batch number, counting across epochs.
+
+        Returns:
+            Row indices, shape ``(batch_size // process_count,)``.
+        """
         rows = global_batch_rows(
             len(self.data), self.batch_size, self.seed, step, shuffle=self.shuffle
         )
