@@ -65,7 +65,11 @@ class Pipeline:
         return None if self.num_epochs is None else self.num_epochs * self.batches_per_epoch
 
     def fingerprint(self) -> dict[str, Any]:
-        """The settings that fix the sequence of global batches (saved in the state)."""
+        """The settings that fix the sequence of global batches (saved in the state).
+
+        Returns:
+            JSON values by setting name.
+        """
         m = self.maker
         return {
             "num_examples": len(m.data),
