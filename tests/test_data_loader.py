@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from flowkit.data import ArrayDataset, DataError, Loader, global_batch_rows, process_share
+from flowkit.data import ArrayDataset, DataError, Loader
+from flowkit.data._batches import global_batch_rows, process_share
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +142,7 @@ def test_process_shares_concatenate_to_the_global_batch(pixels, process_count):
         parts = [share.batch(step) for share in shares]
         glued = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
         assert_same_batches([glued], [whole.batch(step)])
-    rows = global_batch_rows(100, 20, 11, 5)  # the public index functions agree
+    rows = global_batch_rows(100, 20, 11, 5)  # the index functions agree
     np.testing.assert_array_equal(rows, whole.batch(5)["index"])
     np.testing.assert_array_equal(
         process_share(rows, 1, process_count), shares[1].batch(5)["index"]

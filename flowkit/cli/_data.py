@@ -13,8 +13,18 @@ from ._errors import UserError
 
 
 def shaped_for(data: ArrayDataset, model_shape: tuple[int, ...]) -> ArrayDataset:
-    """``data`` with its events reshaped to ``model_shape`` (images flattened for vector
-    models); a :class:`UserError` naming both shapes when they cannot match."""
+    """``data`` with its events reshaped to ``model_shape`` (images flattened for vector models).
+
+    Args:
+        data: examples of shape ``(n, *event_shape)``.
+        model_shape: the model's event shape.
+
+    Returns:
+        ``data`` itself, or with ``x`` of shape ``(n, *model_shape)``.
+
+    Raises:
+        UserError: naming both shapes when they cannot match.
+    """
     event = data.event_shape
     if event == tuple(model_shape):
         return data
@@ -28,6 +38,16 @@ def shaped_for(data: ArrayDataset, model_shape: tuple[int, ...]) -> ArrayDataset
 
 
 def subset(data: ArrayDataset, rows: np.ndarray, name: str) -> ArrayDataset:
+    """Some rows of ``data`` (and of its labels).
+
+    Args:
+        data: examples of shape ``(n, *event_shape)``.
+        rows: row indices, shape ``(m,)``.
+        name: the subset's name, for messages.
+
+    Returns:
+        ``x`` of shape ``(m, *event_shape)``.
+    """
     labels = None if data.labels is None else data.labels[rows]
     return ArrayDataset(data.x[rows], labels, data.num_levels, name)
 
@@ -39,6 +59,12 @@ class TrainingData:
     ``test`` is None for a file of training data only (an ``.npz`` with ``x``, ``data`` or
     ``images``): the run then has no test score, and ``flowkit eval RUN --data FILE`` scores
     held-out data later.
+
+    Args:
+        train: the training split less the validation share.
+        val: the validation share, or None when it is empty.
+        test: the test split, or None.
+        data_shape: one example as the data set stores it, e.g. ``(8, 8, 1)``.
     """
 
     train: ArrayDataset
@@ -53,9 +79,25 @@ def training_data(
     val_fraction: float,
     key: jax.Array,
 ) -> TrainingData:
-    """``name``'s train split less a seeded validation share, and its test split (for a
-    single IDX file, the test split is the file itself; for an ``.npz`` of training data
-    only, None), shaped for the model that ``model_shape_for(data event shape)`` names."""
+    """``name``'s train split less a seeded validation share, and its test split.
+
+    For a single IDX file, the test split is the file itself; for an ``.npz`` of training
+    data only, None.
+
+    Args:
+        name: a data set name or path, as :func:`~flowkit.data.load_dataset` takes it.
+        model_shape_for: the data's event shape to the model's event shape.
+        val_fraction: the validation share of the training split, in [0, 1).
+        key: draws the validation rows.
+
+    Returns:
+        The splits, shaped for the model.
+
+    Raises:
+        UserError: if ``val_fraction`` is out of range or leaves no training rows, or the
+            data cannot take the model's shape.
+        DataError: if the data set cannot be loaded.
+    """
     full = load_dataset(name, "train")
     model_shape = model_shape_for(full.event_shape)
     try:

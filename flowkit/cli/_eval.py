@@ -13,7 +13,12 @@ from ._run_files import model_file
 from ._sample import add_model_arguments
 
 
-def add_eval_parser(commands) -> None:
+def add_eval_parser(commands: argparse._SubParsersAction) -> None:
+    """Add ``flowkit eval`` (score a saved model on data) to the CLI.
+
+    Args:
+        commands: the main parser's subcommands.
+    """
     parser = commands.add_parser(
         "eval",
         help="evaluate a trained flow on a data split (mean +/- s.e., median, 1%%/99%%)",
@@ -56,6 +61,15 @@ def _data_to_score(args: argparse.Namespace, file, info: dict) -> tuple[ArrayDat
 
 
 def run_eval(args: argparse.Namespace) -> None:
+    """Run ``flowkit eval``: print (or, with ``--json``, dump) the model's score on the data.
+
+    Args:
+        args: the parsed ``flowkit eval`` arguments.
+
+    Raises:
+        UserError: for ``--draws < 1``, draws on continuous data, or data the run did not
+            record.
+    """
     file, info = model_file(args.path, args.which)
     flow = fk.load(file)  # first: a damaged file reports its own problem
     if args.draws < 1:

@@ -11,7 +11,12 @@ from ._errors import UserError
 FLOWKIT = "import sys; from flowkit.cli import main; sys.exit(main())"  # python -c: flowkit
 
 
-def add_launch_parser(commands) -> None:
+def add_launch_parser(commands: argparse._SubParsersAction) -> None:
+    """Add ``flowkit launch`` (a command as several local processes) to the CLI.
+
+    Args:
+        commands: the main parser's subcommands.
+    """
     parser = commands.add_parser(
         "launch",
         help="run a flowkit command (or a Python script) as N local processes joined by "
@@ -52,6 +57,14 @@ def _argv(command: list[str]) -> list[str]:
 
 
 def run_launch(args: argparse.Namespace) -> None:
+    """Run ``flowkit launch`` and exit with the launched processes' status.
+
+    Args:
+        args: the parsed ``flowkit launch`` arguments.
+
+    Raises:
+        UserError: for a count < 1, no command, or a script that does not exist.
+    """
     from ..distributed import launch
 
     if args.num_processes < 1 or (args.devices_per_process or 1) < 1:

@@ -15,14 +15,23 @@ from ._run_files import MODEL_FILES, model_file
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The model to read: a run directory (its best model, or ``--which last``) or a file."""
+    """Add the model to read: a run directory (its best model, or ``--which last``) or a file.
+
+    Args:
+        parser: a subcommand's parser.
+    """
     parser.add_argument("path", type=Path, metavar="DIR|FILE", help="run directory or .flowkit")
     parser.add_argument(
         "--which", default="best", choices=MODEL_FILES, help="model of a run directory"
     )
 
 
-def add_sample_parser(commands) -> None:
+def add_sample_parser(commands: argparse._SubParsersAction) -> None:
+    """Add ``flowkit sample`` (a figure of samples from a saved model) to the CLI.
+
+    Args:
+        commands: the main parser's subcommands.
+    """
     parser = commands.add_parser(
         "sample",
         help="draw samples from a trained flow into a figure",
@@ -50,6 +59,14 @@ def _check_out(out: Path) -> None:
 
 
 def run_sample(args: argparse.Namespace) -> None:
+    """Run ``flowkit sample``: write a figure of samples beside the model (or to ``--out``).
+
+    Args:
+        args: the parsed ``flowkit sample`` arguments.
+
+    Raises:
+        UserError: for ``--num < 1``, ``--temperature <= 0`` or an unwritable figure path.
+    """
     if args.num < 1 or args.temperature <= 0:
         raise UserError(
             f"--num must be >= 1 and --temperature > 0; got {args.num} and {args.temperature}"

@@ -4,8 +4,6 @@ checkpointable iterator state."""
 
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from ._batches import global_batch_rows as global_batch_rows
-from ._batches import process_share as process_share
 from ._builtin import DIGIT_LEVELS as DIGIT_LEVELS
 from ._dataset import ArrayDataset as ArrayDataset
 from ._devices import split_for_devices as split_for_devices
@@ -33,6 +31,31 @@ if _TYPE_CHECKING:
 # The Grain pipeline (Grain imports orbax; seconds to import) loads on first use (PEP 562), so
 # the sources and toy data sets, re-exported by ``import flowkit``, stay light.
 _LAZY = {"Loader": "._loader", "LoaderIterator": "._iterator"}
+
+
+__all__ = [
+    "DATASETS",
+    "DIGIT_LEVELS",
+    "MIRRORS",
+    "TOY_DATASETS",
+    "ArrayDataset",
+    "DataError",
+    "Loader",
+    "LoaderIterator",
+    "NoSplitError",
+    "checkerboard",
+    "circles",
+    "default_data_dir",
+    "fetch_mnist",
+    "gaussian_mixture",
+    "load_dataset",
+    "read_idx",
+    "read_npz",
+    "split_for_devices",
+    "to_global_array",
+    "to_pmap_batch",
+    "two_moons",
+]
 
 
 def __getattr__(name: str):

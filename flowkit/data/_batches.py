@@ -22,8 +22,18 @@ _BELOW_ONE = np.nextafter(np.float32(1.0), np.float32(0.0))
 def global_batch_rows(
     num_examples: int, batch_size: int, seed: int, step: int, *, shuffle: bool = True
 ) -> np.ndarray:
-    """Row indices ``(batch_size,)`` of global batch number ``step`` (counting across
-    epochs: epoch ``step // (num_examples // batch_size)``)."""
+    """Row indices of global batch number ``step``, counting across epochs.
+
+    Args:
+        num_examples: rows in the data set.
+        batch_size: the global batch size.
+        seed: fixes each epoch's order.
+        step: the batch number; its epoch is ``step // (num_examples // batch_size)``.
+        shuffle: ``False`` keeps the data set's order in every epoch.
+
+    Returns:
+        Row indices, shape ``(batch_size,)``.
+    """
     epoch, batch = divmod(step, num_examples // batch_size)
     if shuffle:
         order = epoch_order(seed, epoch, num_examples)
@@ -33,8 +43,16 @@ def global_batch_rows(
 
 
 def process_share(rows: np.ndarray, process_index: int, process_count: int) -> np.ndarray:
-    """Process ``p``'s contiguous share of a global batch: positions
-    ``[p*n/P, (p+1)*n/P)``. ``n`` must be divisible by ``P``."""
+    """Process ``p``'s contiguous share of a global batch: positions ``[p*n/P, (p+1)*n/P)``.
+
+    Args:
+        rows: the global batch's row indices, shape ``(n,)``, ``n`` divisible by ``P``.
+        process_index: ``p``.
+        process_count: ``P``.
+
+    Returns:
+        Shape ``(n // P,)``.
+    """
     size = len(rows) // process_count
     return rows[process_index * size : (process_index + 1) * size]
 
@@ -50,7 +68,19 @@ class BatchMaker:
     - ``"label"``: int32 ``(n,)`` when the data set has labels.
     - ``"index"``: int32 ``(n,)``, the rows of the data set in this batch.
 
-    Picklable, so Grain can send it to worker processes.
+    Picklable, so Grain can send it to worker processes. Settings are checked by the
+    :class:`~flowkit.data.Loader`.
+
+    Args:
+        data: the examples.
+        batch_size: the global batch size.
+        seed: fixes each epoch's order and noise.
+        shuffle: ``False`` keeps the data set's order.
+        dequantize: add ``u ~ U(0, 1)`` to discrete data (``False``: 0.5).
+        scale: ``"unit"`` or ``"signed"``.
+        flatten: make ``"x"`` of shape ``(n, D)``.
+        process_index: this process.
+        process_count: how many processes share each batch.
     """
 
     data: ArrayDataset
@@ -64,6 +94,14 @@ class BatchMaker:
     process_count: int
 
     def rows(self, step: int) -> np.ndarray:
+        """The rows of the data set in this process's share of batch ``step``.
+
+        Args:
+            step: the batch number, counting across epochs.
+
+        Returns:
+            Row indices, shape ``(batch_size // process_count,)``.
+        """
         rows = global_batch_rows(
             len(self.data), self.batch_size, self.seed, step, shuffle=self.shuffle
         )

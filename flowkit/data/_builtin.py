@@ -16,13 +16,21 @@ from ._dataset import ArrayDataset
 from ._toys import TOY_DATASETS
 
 DIGIT_LEVELS = 17
+"""Levels per pixel of the 8x8 digits (counts 0..16): their ``num_levels``."""
 DIGITS_TRAIN = 1500
 TOY_SIZES = {"train": 10_000, "test": 2_000}
 _TOY_SPLIT_SEEDS = {"train": 0, "test": 1}
 
 
 def load_digits_split(split: str) -> ArrayDataset:
-    """The 8x8 digits as ``(n, 8, 8, 1)`` uint8 levels 0..16 with labels 0..9."""
+    """The 8x8 digits as uint8 levels 0..16 with labels 0..9.
+
+    Args:
+        split: ``"train"`` (1,500 images) or ``"test"`` (297).
+
+    Returns:
+        ``x`` of shape ``(n, 8, 8, 1)``, labels of shape ``(n,)``, ``num_levels`` 17.
+    """
     from sklearn.datasets import load_digits  # lazy: scikit-learn is slow to import
 
     pixels, labels = load_digits(return_X_y=True)
@@ -33,8 +41,16 @@ def load_digits_split(split: str) -> ArrayDataset:
 
 
 def load_toy_split(name: str, split: str, num_examples: int | None = None) -> ArrayDataset:
-    """``num_examples`` points (default 10,000 train, 2,000 test) of a 2-D toy, float32
-    ``(n, 2)``; train and test are drawn from different keys."""
+    """Points of a 2-D toy; train and test are drawn from different keys.
+
+    Args:
+        name: a key of :data:`TOY_DATASETS`.
+        split: ``"train"`` or ``"test"``.
+        num_examples: how many points; ``None``: 10,000 train, 2,000 test.
+
+    Returns:
+        float32 ``x`` of shape ``(num_examples, 2)``, no labels.
+    """
     n = TOY_SIZES[split] if num_examples is None else num_examples
     key = jax.random.key(_TOY_SPLIT_SEEDS[split])
     points = np.asarray(TOY_DATASETS[name](key, n), np.float32)

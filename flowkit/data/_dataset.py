@@ -11,15 +11,21 @@ from ._errors import DataError
 class ArrayDataset:
     """One split of a data set, held in memory.
 
-    - ``x``: ``(n, *event_shape)``. Discrete data (pixels) are unsigned integers in
-      ``0..num_levels-1``, images as ``(n, H, W, C)``; continuous data (the 2-D toys, float
-      arrays from ``.npz``) are float32 and ``num_levels`` is ``None``.
-    - ``labels``: ``(n,)`` int32 class labels, or ``None``.
-    - ``num_levels``: number of discrete values per entry (256 for 8-bit pixels, 17 for the
-      8x8 digits), or ``None`` for continuous data. The loader dequantizes discrete data as
-      ``(x + u) / num_levels``, ``u ~ U(0, 1)``; ``flowkit.bits_per_dim`` takes the same
-      ``num_levels``.
-    - ``name``: where the data came from, for messages (``"digits (train)"`` or a path).
+    Args:
+        x: the examples, shape ``(n, *event_shape)``. Discrete data (pixels) are unsigned
+            integers in ``0..num_levels-1``, images as ``(n, H, W, C)``; continuous data (the
+            2-D toys, float arrays from ``.npz``) are float32 and ``num_levels`` is ``None``.
+        labels: int32 class labels, shape ``(n,)``, or ``None``.
+        num_levels: number of discrete values per entry (256 for 8-bit pixels, 17 for the
+            8x8 digits), or ``None`` for continuous data. The loader dequantizes discrete
+            data as ``(x + u) / num_levels``, ``u ~ U(0, 1)``; ``flowkit.bits_per_dim``
+            takes the same ``num_levels``.
+        name: where the data came from, for messages (``"digits (train)"`` or a path).
+
+    Raises:
+        DataError: if ``x`` is not ``(n, ...)`` with ``n >= 1``, continuous data are not
+            float32, discrete data are not unsigned integers below ``num_levels``, or the
+            labels are not one per example.
     """
 
     x: np.ndarray

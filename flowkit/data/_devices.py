@@ -9,7 +9,18 @@ from ._errors import DataError
 
 
 def split_for_devices(batch: dict, num_devices: int) -> dict:
-    """Each leaf ``(n, ...)`` reshaped to ``(num_devices, n // num_devices, ...)`` (numpy)."""
+    """Each leaf reshaped for a ``jax.pmap`` over ``num_devices`` (numpy, nothing placed).
+
+    Args:
+        batch: name to array, each of shape ``(n, ...)``.
+        num_devices: how many devices to split over.
+
+    Returns:
+        The same names, each of shape ``(num_devices, n // num_devices, ...)``.
+
+    Raises:
+        DataError: if ``n`` is not divisible by ``num_devices``.
+    """
 
     def split(leaf):
         n = leaf.shape[0]
@@ -25,9 +36,19 @@ def split_for_devices(batch: dict, num_devices: int) -> dict:
 
 
 def to_pmap_batch(batch: dict, devices: list | None = None) -> dict:
-    """A process's batch as ``(local_devices, per_device, ...)`` arrays already placed one
-    slice per device, ready for a ``jax.pmap`` step over ``devices``.
-    ``devices`` defaults to ``jax.local_devices()``."""
+    """A process's batch placed one slice per device, ready for a ``jax.pmap`` step.
+
+    Args:
+        batch: name to array, each of shape ``(n, ...)``.
+        devices: the devices of the ``pmap``; ``None`` takes ``jax.local_devices()``.
+
+    Returns:
+        The same names, each a ``jax.Array`` of shape ``(len(devices), n // len(devices),
+        ...)`` sharded over ``devices``.
+
+    Raises:
+        DataError: if ``n`` is not divisible by the number of devices.
+    """
     devices = jax.local_devices() if devices is None else devices
     mesh = Mesh(np.asarray(devices), ("devices",))
     sharding = NamedSharding(mesh, PartitionSpec("devices"))
@@ -63,10 +84,24 @@ def _row_shards(sharding: NamedSharding) -> int:
 
 
 def to_global_array(batch: dict, sharding: NamedSharding | Mesh, axis: str = "data") -> dict:
-    """One global ``jax.Array`` per leaf from every process's share, with
-    ``jax.make_array_from_process_local_data``: leaves ``(n_local, ...)`` in each process
-    become ``(n_local * process_count, ...)`` sharded as ``sharding`` (a ``Mesh`` means
-    ``NamedSharding(mesh, PartitionSpec(axis))``: the batch axis split over ``axis``)."""
+    """One global ``jax.Array`` per leaf from every process's share, for a ``jit`` step.
+
+    Built with ``jax.make_array_from_process_local_data``; single- or multi-process.
+
+    Args:
+        batch: this process's share, name to array, each of shape ``(n_local, ...)``.
+        sharding: how to shard the batch axis; a ``Mesh`` means
+            ``NamedSharding(mesh, PartitionSpec(axis))``.
+        axis: the mesh axis the batch is split over when ``sharding`` is a ``Mesh``.
+
+    Returns:
+        The same names, each of shape ``(n_local * process_count, ...)``, sharded as
+        ``sharding``.
+
+    Raises:
+        DataError: if the global batch does not split over the devices of the batch axis, or
+            (multi-process) this process's devices do not hold the rows the loader gave it.
+    """
     if isinstance(sharding, Mesh):
         sharding = NamedSharding(sharding, PartitionSpec(axis))
     out = {}

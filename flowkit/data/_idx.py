@@ -40,8 +40,15 @@ def _read_bytes(path: Path) -> bytes:
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """The array stored in an IDX or IDX.gz file, shape as its header says, native byte order.
 
-    Raises :class:`DataError` naming the file for a wrong magic number, an unknown type code,
-    a truncated file, or bytes left over after the data.
+    Args:
+        path: the file (gzip-compressed when it ends in ``.gz``).
+
+    Returns:
+        The array, of the shape and dtype its header says.
+
+    Raises:
+        DataError: naming the file, for a wrong magic number, an unknown type code, a
+            truncated or damaged file, or bytes left over after the data.
     """
     path = Path(path)
     raw = _read_bytes(path)

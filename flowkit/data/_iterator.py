@@ -17,7 +17,13 @@ STATE_VERSION = 1
 class LoaderIterator(grain.DatasetIterator):
     """Iterates a :class:`Loader`; ``get_state``/``set_state`` give and take a JSON-able dict
     (Grain's iterator protocol, so ``grain.checkpoint.CheckpointSave`` works with orbax).
-    Worker processes start at the first ``next``; ``close`` ends them."""
+    Worker processes start at the first ``next``; ``close`` ends them.
+
+    Made by :meth:`Loader.iterator` or ``iter(loader)``.
+
+    Args:
+        pipeline: the loader's pipeline.
+    """
 
     def __init__(self, pipeline: Pipeline):
         super().__init__()
@@ -46,8 +52,12 @@ class LoaderIterator(grain.DatasetIterator):
         return batch
 
     def get_state(self) -> dict[str, Any]:
-        """``{"version", "next_step", "loader": Loader.fingerprint(), "process_index",
-        "process_count"}``; JSON-able."""
+        """The iterator's position and the settings it depends on.
+
+        Returns:
+            ``{"version", "next_step", "loader": Loader.fingerprint(), "process_index",
+            "process_count"}``; JSON values.
+        """
         maker = self._pipeline.maker
         return {
             "version": STATE_VERSION,
@@ -58,9 +68,16 @@ class LoaderIterator(grain.DatasetIterator):
         }
 
     def set_state(self, state: dict[str, Any] | bytes | str) -> None:
-        """Continue from a saved state (a dict, or its JSON text as str or bytes). The state
-        must come from a loader with the same fingerprint; the process and worker counts may
-        differ (global batches do not depend on them)."""
+        """Continue from a saved state.
+
+        Args:
+            state: what :meth:`get_state` returned (a dict, or its JSON text as str or bytes),
+                from a loader with the same fingerprint; the process and worker counts may
+                differ (global batches do not depend on them).
+
+        Raises:
+            DataError: if ``state`` is not a loader state or was saved with other settings.
+        """
         if isinstance(state, bytes | str):
             state = json.loads(state)
         name = self._pipeline.name

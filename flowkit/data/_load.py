@@ -20,7 +20,11 @@ SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 def default_data_dir() -> Path:
-    """``$FLOWKIT_DATA_DIR``, else ``~/.cache/flowkit``: where downloads go."""
+    """``$FLOWKIT_DATA_DIR``, else ``~/.cache/flowkit``: where downloads go.
+
+    Returns:
+        The folder (it may not exist yet).
+    """
     return Path(os.environ.get("FLOWKIT_DATA_DIR") or Path.home() / ".cache" / "flowkit")
 
 
@@ -75,8 +79,19 @@ def load_dataset(
     - a folder of MNIST-style IDX files, one IDX(.gz) image file (labels are taken from the
       matching ``labels-idx1`` file beside it; the file is the split), or an ``.npz`` file.
 
-    Raises :class:`DataError` for an unknown name (listing the valid ones), a bad path or a
-    malformed file.
+    Args:
+        name_or_path: a name in :data:`DATASETS`, or a path as above.
+        split: ``"train"`` or ``"test"``.
+        data_dir: where MNIST-style data sets live; ``None`` is :func:`default_data_dir`.
+        download: whether to download a missing MNIST-style data set.
+        num_examples: points of a 2-D toy data set; ignored for the others.
+
+    Returns:
+        The split, ``x`` of shape ``(n, *event_shape)``.
+
+    Raises:
+        DataError: for an unknown split or name (listing the valid ones), a bad path, a
+            failed download or a malformed file.
     """
     if split not in SPLITS:
         raise DataError(name_or_path, f"unknown split {split!r}; choose 'train' or 'test'.")

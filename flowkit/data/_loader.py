@@ -30,10 +30,29 @@ class Loader:
     :class:`~flowkit.data._batches.BatchMaker`: ``"x"`` float32 ``(n, *event_shape)``,
     ``"index"`` and, for labelled data, ``"label"`` int32 ``(n,)``.
 
-    ``scale``: "unit" gives [0, 1), "signed" gives [-1, 1) (then ``data_range`` is 2 for
-    :func:`flowkit.bits_per_dim`). ``flatten`` makes ``x`` ``(n, D)``. ``worker_count``
-    worker processes each hold ``worker_buffer_size`` batches; ``prefetch`` batches are
-    buffered by a thread in this process (0: none).
+    Args:
+        data: the examples.
+        batch_size: the global batch size (all processes together), at most ``len(data)``
+            and divisible by ``process_count``.
+        seed: fixes the order of every epoch and the dequantization noise, in
+            ``0..2**64-1``.
+        num_epochs: how many epochs iteration runs; ``None`` runs endlessly.
+        shuffle: ``False`` keeps the data set's order in every epoch.
+        dequantize: add ``u ~ U(0, 1)`` to discrete data (``False``: 0.5).
+        scale: ``"unit"`` gives [0, 1), ``"signed"`` gives [-1, 1) (then ``data_range`` is 2
+            for :func:`flowkit.bits_per_dim`).
+        flatten: make ``x`` of shape ``(n, D)``.
+        process_index: this process; ``None`` is ``jax.process_index()``.
+        process_count: how many processes share each batch; ``None`` is
+            ``jax.process_count()``.
+        worker_count: Grain worker processes (0: batches are made in this process).
+        worker_buffer_size: batches each worker holds (at least 1).
+        prefetch: batches buffered by a thread in this process (0: none).
+
+    Raises:
+        DataError: naming the data set, for a setting out of range: ``batch_size``,
+            ``process_index``, ``seed``, ``num_epochs``, ``scale``, or the worker and prefetch
+            counts.
     """
 
     def __init__(
@@ -84,18 +103,22 @@ class Loader:
 
     @property
     def num_epochs(self) -> int | None:
+        """How many epochs iteration runs, or ``None`` (endless)."""
         return self._pipeline.num_epochs
 
     @property
     def worker_count(self) -> int:
+        """Grain worker processes (0: batches are made in this process)."""
         return self._pipeline.worker_count
 
     @property
     def worker_buffer_size(self) -> int:
+        """Batches each worker holds."""
         return self._pipeline.worker_buffer_size
 
     @property
     def prefetch(self) -> int:
+        """Batches buffered by a thread in this process."""
         return self._pipeline.prefetch
 
     @property
@@ -110,6 +133,7 @@ class Loader:
 
     @property
     def batches_per_epoch(self) -> int:
+        """``len(data) // batch_size``: the rows left over at the end of an epoch are dropped."""
         return self._pipeline.batches_per_epoch
 
     @property
@@ -129,11 +153,26 @@ class Loader:
         return 2.0 if self.maker.scale == "signed" else 1.0
 
     def fingerprint(self) -> dict[str, Any]:
-        """The settings that fix the sequence of global batches (saved in the state)."""
+        """The settings that fix the sequence of global batches (saved in the state).
+
+        Returns:
+            JSON values by setting name.
+        """
         return self._pipeline.fingerprint()
 
     def batch(self, step: int) -> dict:
-        """Batch number ``step`` (counting across epochs), as iteration would give it."""
+        """Batch number ``step`` (counting across epochs), as iteration would give it.
+
+        Args:
+            step: the batch number, in ``0..num_steps-1``.
+
+        Returns:
+            ``"x"`` float32 ``(local_batch_size, *event_shape)``, ``"index"`` and, for
+            labelled data, ``"label"`` int32 ``(local_batch_size,)``.
+
+        Raises:
+            DataError: if ``step`` is negative or past the last batch.
+        """
         if step < 0 or (self.num_steps is not None and step >= self.num_steps):
             last = "" if self.num_steps is None else self.num_steps - 1
             raise DataError(self.data.name, f"step {step} is outside 0..{last}.")
@@ -143,7 +182,18 @@ class Loader:
         return LoaderIterator(self._pipeline)
 
     def iterator(self, state: dict | bytes | str | None = None) -> LoaderIterator:
-        """An iterator from the start, or from a state saved by ``get_state``."""
+        """An iterator from the start, or from a state saved by ``get_state``.
+
+        Args:
+            state: what :meth:`LoaderIterator.get_state` returned (a dict, or its JSON text);
+                ``None`` starts at the first batch.
+
+        Returns:
+            The iterator; close it (or use it in a ``with``) to end its worker processes.
+
+        Raises:
+            DataError: if the state is not a loader state or was saved with other settings.
+        """
         iterator = LoaderIterator(self._pipeline)
         if state is not None:
             iterator.set_state(state)

@@ -25,7 +25,14 @@ _STEMS = {"train": "train", "test": "t10k"}
 
 
 def mnist_file_names(split: str) -> tuple[str, str]:
-    """The (images, labels) file names of a split, without ``.gz``."""
+    """The (images, labels) file names of a split, without ``.gz``.
+
+    Args:
+        split: ``"train"`` or ``"test"``.
+
+    Returns:
+        ``(images, labels)`` file names.
+    """
     stem = _STEMS[split]
     return f"{stem}-images-idx3-ubyte", f"{stem}-labels-idx1-ubyte"
 
@@ -42,13 +49,30 @@ def _find(folder: Path, name: str) -> Path | None:
 
 
 def has_mnist_files(folder: str | os.PathLike) -> bool:
-    """Whether ``folder`` holds all four IDX files (plain or ``.gz``)."""
+    """Whether ``folder`` holds all four IDX files (plain or ``.gz``).
+
+    Args:
+        folder: the folder to look in.
+
+    Returns:
+        True when every file is there.
+    """
     folder = Path(folder)
     return all(_find(folder, name) for split in _STEMS for name in mnist_file_names(split))
 
 
 def read_images(path: Path) -> np.ndarray:
-    """IDX images as ``(n, H, W, 1)`` uint8."""
+    """IDX images with a channel axis added.
+
+    Args:
+        path: an IDX(.gz) file of uint8 images ``(n, H, W)``.
+
+    Returns:
+        uint8, shape ``(n, H, W, 1)``.
+
+    Raises:
+        DataError: if the file is not IDX or holds no uint8 images of rank 3.
+    """
     images = read_idx(path)
     if images.ndim != 3 or images.dtype != np.uint8:
         raise DataError(
@@ -60,7 +84,19 @@ def read_images(path: Path) -> np.ndarray:
 
 
 def read_labels(path: Path, num_images: int) -> np.ndarray:
-    """IDX labels as ``(n,)`` int32, checked against the number of images."""
+    """IDX labels, checked against the number of images.
+
+    Args:
+        path: an IDX(.gz) file of integer labels.
+        num_images: how many images the labels go with.
+
+    Returns:
+        int32, shape ``(num_images,)``.
+
+    Raises:
+        DataError: if the file is not IDX, holds no integer vector, or not one label per
+            image.
+    """
     labels = read_idx(path)
     if labels.ndim != 1 or labels.dtype.kind not in "ui":
         raise DataError(
@@ -76,7 +112,19 @@ def read_labels(path: Path, num_images: int) -> np.ndarray:
 
 
 def load_mnist_folder(folder: str | os.PathLike, split: str, name: str) -> ArrayDataset:
-    """One split of an MNIST-style folder: 8-bit images ``(n, 28, 28, 1)`` and labels."""
+    """One split of an MNIST-style folder: 8-bit images and labels (if their file is there).
+
+    Args:
+        folder: holds the IDX(.gz) files.
+        split: ``"train"`` or ``"test"``.
+        name: the data set's name, for messages.
+
+    Returns:
+        ``x`` uint8 of shape ``(n, H, W, 1)`` (``(n, 28, 28, 1)`` for MNIST), 256 levels.
+
+    Raises:
+        DataError: if the split's image file is missing or a file is malformed.
+    """
     folder = Path(folder)
     image_name, label_name = mnist_file_names(split)
     image_path = _find(folder, image_name)
@@ -104,12 +152,21 @@ def fetch_mnist(
     base_url: str | None = None,
     timeout: float = 5.0,
 ) -> Path:
-    """Make sure ``folder`` holds the four ``.gz`` IDX files of ``variant`` ("mnist" or
-    "fashion-mnist"), downloading the missing ones from ``base_url`` (default: the mirror in
-    :data:`MIRRORS`). Returns the folder.
+    """Make sure ``folder`` holds the four ``.gz`` IDX files of ``variant``.
 
-    Without network access it fails at once (``timeout`` seconds per connection) with a
-    :class:`DataError` that says which files to put where.
+    Args:
+        folder: where the files go (created if missing).
+        variant: ``"mnist"`` or ``"fashion-mnist"``.
+        base_url: where to download the missing files from; ``None`` is the mirror in
+            :data:`MIRRORS`.
+        timeout: seconds per connection; without network access it fails at once.
+
+    Returns:
+        ``folder`` as a ``Path``.
+
+    Raises:
+        DataError: for an unknown variant, or a failed download (saying which files to put
+            where).
     """
     if variant not in MIRRORS:
         raise DataError(variant, f"unknown variant; choose one of {', '.join(MIRRORS)}.")

@@ -82,7 +82,20 @@ def _as_pixels(path: Path, x: np.ndarray, num_levels: int) -> np.ndarray:
 
 
 def read_npz(path: str | os.PathLike, split: str = "train") -> ArrayDataset:
-    """One split of an ``.npz`` file as an :class:`ArrayDataset` (keys as in the module doc)."""
+    """One split of an ``.npz`` file as an :class:`ArrayDataset` (keys as in the module doc).
+
+    Args:
+        path: the ``.npz`` file.
+        split: ``"train"`` or ``"test"``.
+
+    Returns:
+        The split: float32 features, or integer pixels with ``num_levels`` (256 unless the
+        file stores ``num_levels``), ``x`` of shape ``(n, *event_shape)``.
+
+    Raises:
+        DataError: naming the file, if it is missing, not an ``.npz``, holds no such split
+            (:class:`NoSplitError`), or holds arrays of the wrong kind or shape.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "no such file.")

@@ -33,7 +33,15 @@ def _allow_worker_processes() -> None:
 class Pipeline:
     """The batch sequence (``maker`` over ``num_epochs``, None: endless) and how it is read:
     ``prefetch`` batches buffered by a thread, ``worker_count`` worker processes holding
-    ``worker_buffer_size`` batches each. Settings are checked by the ``Loader``."""
+    ``worker_buffer_size`` batches each. Settings are checked by the ``Loader``.
+
+    Args:
+        maker: step number to batch.
+        num_epochs: how many epochs, or None (endless).
+        worker_count: Grain worker processes (0: none).
+        worker_buffer_size: batches each worker holds.
+        prefetch: batches buffered by a thread (0: none).
+    """
 
     maker: BatchMaker
     num_epochs: int | None
@@ -48,6 +56,7 @@ class Pipeline:
 
     @property
     def batches_per_epoch(self) -> int:
+        """``len(data) // batch_size``: the rows left over at the end of an epoch are dropped."""
         return len(self.maker.data) // self.maker.batch_size
 
     @property
@@ -56,7 +65,11 @@ class Pipeline:
         return None if self.num_epochs is None else self.num_epochs * self.batches_per_epoch
 
     def fingerprint(self) -> dict[str, Any]:
-        """The settings that fix the sequence of global batches (saved in the state)."""
+        """The settings that fix the sequence of global batches (saved in the state).
+
+        Returns:
+            JSON values by setting name.
+        """
         m = self.maker
         return {
             "num_examples": len(m.data),
@@ -71,7 +84,14 @@ class Pipeline:
         }
 
     def grain_iterator(self, start: int) -> grain.DatasetIterator:
-        """Grain's iterator over the batches from step ``start`` on."""
+        """Grain's iterator over the batches from step ``start`` on.
+
+        Args:
+            start: the first step.
+
+        Returns:
+            The iterator; it starts worker processes (if any) at the first ``next``.
+        """
         stop = sys.maxsize if self.num_steps is None else self.num_steps
         steps = grain.MapDataset.range(start, stop).map(self.maker)
         options = grain.ReadOptions(

@@ -36,8 +36,18 @@ def _key(*words: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def epoch_order(seed: int, epoch: int, num_examples: int) -> np.ndarray:
-    """The order of the examples in ``epoch``: a permutation of ``range(num_examples)``
-    (int64), the argsort of one hash per example. Cached: one sort per epoch and process."""
+    """The order of the examples in ``epoch``: the argsort of one hash per example.
+
+    Cached: one sort per epoch and process.
+
+    Args:
+        seed: the loader's seed.
+        epoch: the epoch.
+        num_examples: rows in the data set.
+
+    Returns:
+        A read-only int64 permutation of ``range(num_examples)``, shape ``(num_examples,)``.
+    """
     hashes = _mix(_key(_ORDER, seed, epoch) + np.arange(num_examples, dtype=np.uint64) * _GOLDEN)
     order = np.argsort(hashes, kind="stable")
     order.flags.writeable = False  # shared through the cache
@@ -45,8 +55,19 @@ def epoch_order(seed: int, epoch: int, num_examples: int) -> np.ndarray:
 
 
 def uniform_noise(seed: int, epoch: int, rows: np.ndarray, size: int) -> np.ndarray:
-    """``(len(rows), size)`` float32 uniforms in [0, 1), row ``i`` a function of
-    ``(seed, epoch, rows[i])`` only: the SplitMix64 stream seeded per example."""
+    """Uniforms whose row ``i`` is a function of ``(seed, epoch, rows[i])`` only.
+
+    The SplitMix64 stream seeded per example.
+
+    Args:
+        seed: the loader's seed.
+        epoch: the epoch.
+        rows: the data set's rows in the batch, shape ``(n,)``.
+        size: uniforms per row.
+
+    Returns:
+        float32 in [0, 1), shape ``(n, size)``.
+    """
     row_keys = _mix(_key(_NOISE, seed, epoch) ^ rows.astype(np.uint64))
     counters = row_keys[:, None] + np.arange(1, size + 1, dtype=np.uint64) * _GOLDEN
     # The top 24 bits give every float32 multiple of 2**-24 in [0, 1) with equal chance.

@@ -6,3 +6,5 @@ from ._errors import DistributedError as DistributedError
 from ._initialize import initialize as initialize
 from ._launch import free_port as free_port
 from ._launch import launch as launch
+
+__all__ = ["DistributedError", "free_port", "initialize", "launch", "process_env"]

@@ -25,9 +25,24 @@ def process_env(
     shutdown_timeout: int | None = None,
     base: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """The environment of process ``process_id`` of a local multi-process run: ``base``
-    (default ``os.environ``) plus the ``FLOWKIT_*`` variables; with ``devices_per_process``,
-    that many fake CPU devices (XLA_FLAGS) and, on GPUs, its own that many device ids."""
+    """The environment of process ``process_id`` of a local multi-process run.
+
+    For starting the processes yourself; :func:`launch` uses it.
+
+    Args:
+        process_id: this process's id, in ``0 .. num_processes - 1``.
+        num_processes: how many processes the run has.
+        coordinator: ``HOST:PORT`` of process 0 (e.g. ``f"127.0.0.1:{free_port()}"``).
+        devices_per_process: if given, that many fake CPU devices (``XLA_FLAGS``) and, on
+            GPUs, device ids ``process_id * d .. process_id * d + d - 1``.
+        heartbeat_timeout: seconds, passed on to :func:`initialize`.
+        init_timeout: seconds, passed on to :func:`initialize`.
+        shutdown_timeout: seconds, passed on to :func:`initialize`.
+        base: the environment to start from; ``None`` takes ``os.environ``.
+
+    Returns:
+        ``base`` plus the ``FLOWKIT_*`` variables (a new dict).
+    """
     env = dict(os.environ if base is None else base)
     env[COORDINATOR] = coordinator
     env[NUM_PROCESSES] = str(num_processes)

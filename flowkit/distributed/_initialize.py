@@ -92,12 +92,28 @@ def initialize(
     it). With none of these, or one process, it does nothing: a single-process run. CPU
     collectives go over gloo.
 
-    Timeouts in seconds (arguments, else ``FLOWKIT_INIT_TIMEOUT``, ``FLOWKIT_HEARTBEAT_TIMEOUT``,
-    ``FLOWKIT_SHUTDOWN_TIMEOUT``): connecting to the coordinator (default 300); a process
-    silent that long counts as dead and the others stop with an error (default 30); waiting
-    for the others at exit (default 30). Returns whether ``jax.distributed`` runs; calling
-    it again once it runs does nothing. Raises :class:`DistributedError` with a one-line
-    reason for a wrong configuration or an unreachable coordinator.
+    Calling it again once ``jax.distributed`` runs does nothing. Timeouts are in seconds,
+    from the arguments, else ``FLOWKIT_INIT_TIMEOUT``, ``FLOWKIT_HEARTBEAT_TIMEOUT`` and
+    ``FLOWKIT_SHUTDOWN_TIMEOUT``.
+
+    Args:
+        coordinator: ``HOST:PORT`` of process 0.
+        num_processes: how many processes the run has.
+        process_id: this process's id, in ``0 .. num_processes - 1``.
+        local_device_ids: the devices this process uses (else ``FLOWKIT_LOCAL_DEVICE_IDS``,
+            else all it sees).
+        init_timeout: how long to wait to connect to the coordinator (default 300).
+        heartbeat_timeout: a process silent that long counts as dead and the others stop
+            with an error (default 30).
+        shutdown_timeout: how long to wait for the others at exit (default 30).
+        detect: whether to try JAX's cluster detection when nothing is configured.
+
+    Returns:
+        Whether ``jax.distributed`` runs (``False``: a single-process run).
+
+    Raises:
+        DistributedError: with a one-line reason for a wrong configuration or an unreachable
+            coordinator.
     """
     if jax.distributed.is_initialized():
         return True

@@ -21,7 +21,11 @@ _GLOO_NOISE = re.compile(rb"is connected to \d+ peer ranks\. Expected number of 
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free now (the OS picks it)."""
+    """A TCP port on 127.0.0.1 that is free now (the OS picks it).
+
+    Returns:
+        The port number.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -66,14 +70,30 @@ def launch(
 ) -> int:
     """Run ``command`` (an argv list) as ``num_processes`` processes on this machine.
 
-    Process ``i`` gets ``FLOWKIT_COORDINATOR=127.0.0.1:PORT`` (``port``, default a free
-    one), ``FLOWKIT_NUM_PROCESSES``, ``FLOWKIT_PROCESS_ID=i`` and the given timeouts, which
-    :func:`~flowkit.distributed.initialize` reads; with ``devices_per_process``, that many
-    fake CPU devices (and, on GPUs, device ids ``i*d .. i*d+d-1``). Their output (stdout
-    and stderr) goes to ``sink`` (default this process's stdout), each line prefixed
-    ``[i] ``. When one process fails, the others get SIGTERM, then SIGKILL after ``grace``
-    seconds. Returns 0 when all succeed, else the first failure's exit status (128 + signal
-    for a killed process). SIGINT and SIGTERM to the launcher end all processes.
+    Process ``i`` gets ``FLOWKIT_COORDINATOR=127.0.0.1:PORT``, ``FLOWKIT_NUM_PROCESSES``,
+    ``FLOWKIT_PROCESS_ID=i`` and the given timeouts (:func:`process_env`), which
+    :func:`~flowkit.distributed.initialize` reads. Each output line (stdout and stderr) is
+    prefixed ``[i] ``. When one process fails, the others get SIGTERM, then SIGKILL after
+    ``grace`` seconds. SIGINT and SIGTERM to the launcher end all processes.
+
+    Args:
+        command: the argv list each process runs.
+        num_processes: how many processes to start (at least 1).
+        devices_per_process: if given, that many fake CPU devices per process (and, on GPUs,
+            device ids ``i*d .. i*d+d-1``).
+        port: the coordinator's port; ``None`` picks a free one.
+        heartbeat_timeout: seconds, passed on to :func:`initialize`.
+        init_timeout: seconds, passed on to :func:`initialize`.
+        shutdown_timeout: seconds, passed on to :func:`initialize`.
+        grace: seconds between SIGTERM and SIGKILL for the others when one fails.
+        sink: where the processes' output goes; ``None`` is this process's stdout.
+
+    Returns:
+        0 when all succeed, else the first failure's exit status (128 + signal for a killed
+        process).
+
+    Raises:
+        ValueError: if ``num_processes < 1`` or ``command`` is empty.
     """
     if num_processes < 1:
         raise ValueError(f"launch: need at least 1 process; got {num_processes}.")

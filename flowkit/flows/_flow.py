@@ -59,6 +59,15 @@ class Flow(eqx.Module):
     log-densities; ``condition`` is either one condition of ``cond_shape`` (shared) or one
     per example, ``(*batch, *cond_shape)``. Sampling draws ``sample_shape`` events. The base
     is fixed: its parameters are held out of gradients and of :func:`trainable_filter`.
+
+    Args:
+        bijector: maps a latent of shape ``bijector.shape`` to one data event of shape
+            ``bijector.out_shape``.
+        base: the latent distribution, with event shape ``bijector.shape`` (or a
+            :class:`FrozenBase` holding it).
+
+    Raises:
+        ValueError: if the base's event shape is not the bijector's latent shape.
     """
 
     bijector: AbstractBijector
@@ -148,7 +157,21 @@ class Flow(eqx.Module):
         A condition of shape ``(*cond_batch, *cond_shape)`` broadcasts against ``x``'s batch
         dimensions (numpy rules), as in flowjax: one condition for many ``x``, or many.
         float32/float64 ``x`` and conditions are cast to :attr:`dtype`. A row with an
-        infinite coordinate lies outside the support: its log-density is ``-inf``."""
+        infinite coordinate lies outside the support: its log-density is ``-inf``.
+
+        Args:
+            x: events, shape ``(*batch, *shape)``.
+            condition: shape ``(*cond_batch, *cond_shape)``; required exactly when the flow
+                is conditional.
+
+        Returns:
+            Log-densities, shape ``broadcast(batch, cond_batch)``.
+
+        Raises:
+            ValueError: if ``x`` does not end in ``shape``, the condition is missing, not
+                wanted or does not end in ``cond_shape``, or the batch dimensions do not
+                broadcast.
+        """
         x = as_dtype(x, self.dtype)
         x_batch = _batch_dims("Flow.log_prob", x, self.shape)
         condition, c_batch = self._condition_batch("Flow.log_prob", condition)
@@ -176,13 +199,26 @@ class Flow(eqx.Module):
         condition: ArrayLike | None = None,
         temperature: float | Float[ArrayLike, ""] = 1.0,
     ) -> tuple[Float[Array, "..."], Float[Array, "..."]]:
-        """Draw events and their log-densities under the flow: shapes
-        ``(*sample_shape, *cond_batch, *shape)`` and ``(*sample_shape, *cond_batch)``, where
-        ``cond_batch`` are the condition's leading dimensions (as in flowjax).
+        """Draw events and their log-densities under the flow.
 
-        ``sample_shape`` is an int or a tuple. ``temperature`` (> 0, may be traced) scales the
-        base around its mean (for a normal base: its standard deviation), as in Glow; the
-        returned log-density is that of the tempered model.
+        Args:
+            key: the PRNG key of the draw.
+            sample_shape: how many events, an int or a tuple of ints.
+            condition: shape ``(*cond_batch, *cond_shape)``; required exactly when the flow
+                is conditional. ``cond_batch`` dimensions follow ``sample_shape`` in the
+                result (as in flowjax).
+            temperature: > 0, may be traced; scales the base around its mean (for a normal
+                base: its standard deviation), as in Glow. The returned log-density is that
+                of the tempered model.
+
+        Returns:
+            ``(x, log_prob)``: events of shape ``(*sample_shape, *cond_batch, *shape)`` and
+            log-densities of shape ``(*sample_shape, *cond_batch)``.
+
+        Raises:
+            ValueError: if ``sample_shape`` is not an int or tuple of ints >= 0, the
+                condition is missing, not wanted or of the wrong shape, or ``temperature``
+                is not a positive scalar.
         """
         sample_shape = _sample_shape("Flow.sample", sample_shape)
         condition, c_batch = self._condition_batch("Flow.sample", condition)
@@ -217,5 +253,19 @@ class Flow(eqx.Module):
         condition: ArrayLike | None = None,
         temperature: float | Float[ArrayLike, ""] = 1.0,
     ) -> Float[Array, "..."]:
-        """Draw ``sample_shape`` events of shape ``shape`` (see :meth:`sample_and_log_prob`)."""
+        """Draw ``sample_shape`` events of shape ``shape`` (see :meth:`sample_and_log_prob`).
+
+        Args:
+            key: the PRNG key of the draw.
+            sample_shape: how many events, an int or a tuple of ints.
+            condition: shape ``(*cond_batch, *cond_shape)``; required exactly when the flow
+                is conditional.
+            temperature: > 0, may be traced; scales the base around its mean.
+
+        Returns:
+            Events, shape ``(*sample_shape, *cond_batch, *shape)``.
+
+        Raises:
+            ValueError: as :meth:`sample_and_log_prob`.
+        """
         return self.sample_and_log_prob(key, sample_shape, condition, temperature)[0]

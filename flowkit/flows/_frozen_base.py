@@ -13,14 +13,18 @@ from typing import TYPE_CHECKING, Any
 import equinox as eqx
 import jax
 
-from .._typing import Array
+from .._typing import Array, PyTree
 
 if TYPE_CHECKING:  # distrax is slow to import; only the caller's distribution needs it
     import distrax
 
 
 class FrozenBase(eqx.Module):
-    """A distrax distribution stored as (array leaves, static tree structure)."""
+    """A distrax distribution stored as (array leaves, static tree structure).
+
+    Args:
+        distribution: any distrax distribution.
+    """
 
     leaves: tuple[Array, ...]
     # A jax PyTreeDef (jax.tree_util exports it as a variable, which type checkers reject in
@@ -38,13 +42,19 @@ class FrozenBase(eqx.Module):
         return jax.tree_util.tree_unflatten(self.treedef, leaves)
 
 
-def trainable_filter(model):
+def trainable_filter(model: PyTree) -> PyTree:
     """A filter spec (pytree of bools) selecting the trainable leaves of ``model``.
 
     Every floating-point array is trainable except those of a frozen base distribution and
     the running statistics a layer holds in an ``eqx.nn.StateIndex`` (batch norm); integer
     arrays (permutations) and static fields never are. Use it with
     ``eqx.partition(model, trainable_filter(model))``.
+
+    Args:
+        model: a flow, bijector or any Equinox model.
+
+    Returns:
+        A pytree of ``model``'s structure with a bool per leaf.
     """
 
     def spec(leaf):

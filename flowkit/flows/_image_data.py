@@ -11,14 +11,23 @@ import math
 import jax
 import jax.numpy as jnp
 
-from .._typing import Array, ArrayLike, Float, PRNGKeyArray
+from .._typing import Array, ArrayLike, DTypeLike, Float, PRNGKeyArray
 
 
 def dequantize(
-    key: PRNGKeyArray, x: ArrayLike, *, num_levels: int = 256, dtype=jnp.float32
+    key: PRNGKeyArray, x: ArrayLike, *, num_levels: int = 256, dtype: DTypeLike = jnp.float32
 ) -> Float[Array, "..."]:
-    """``(x + u) / num_levels`` with ``u ~ U(0, 1)`` per entry: integers in
-    ``0..num_levels-1`` to continuous values in [0, 1). Any shape (one image or a batch)."""
+    """``(x + u) / num_levels`` with ``u ~ U(0, 1)`` per entry.
+
+    Args:
+        key: draws ``u``.
+        x: integers in ``0..num_levels-1``, any shape (one image or a batch).
+        num_levels: number of discrete values per entry.
+        dtype: the floating dtype of the result.
+
+    Returns:
+        Continuous values in [0, 1), the shape of ``x``.
+    """
     x = jnp.asarray(x)
     u = jax.random.uniform(key, x.shape, dtype)
     # In float32, (255 + u) rounds to 256 once u > 1 - 2**-17, giving exactly 1.0 (logit: inf);
@@ -38,6 +47,18 @@ def bits_per_dim(
     ``bpd = (-log_prob + D log(num_levels / data_range)) / (D log 2)``. For 8-bit data in
     [0, 1] that is ``(-log p(x) + D log 256) / (D log 2)``; a model with preprocessing
     (e.g. a logit) must include its log-determinant in ``log_prob``, as a Flow does.
+
+    Args:
+        log_prob: log-densities of dequantized events, any shape.
+        num_dims: D, the number of entries of one event.
+        num_levels: number of discrete values per entry.
+        data_range: length of the interval the dequantized data fill.
+
+    Returns:
+        Bits per dimension, the shape of ``log_prob``.
+
+    Raises:
+        ValueError: if ``num_dims < 1``, ``num_levels < 2`` or ``data_range <= 0``.
     """
     if num_dims < 1 or num_levels < 2 or not data_range > 0:
         raise ValueError(

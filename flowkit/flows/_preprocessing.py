@@ -12,8 +12,19 @@ def with_preprocessing(flow: Flow, *preprocess: AbstractBijector) -> Flow:
     E.g. ``with_preprocessing(flow, Rescale(shape, -1.0, 1.0))`` trains on pixels in [-1, 1]
     while ``log_prob`` stays the density of the data in [0, 1]: the maps' log-determinants
     are part of every score, so NLL and bits/dim can never be taken in the wrong space.
-    Sampling maps back through the maps' inverses. The first map takes events of the data
-    shape; each map's output shape is the next one's input, the last one's is ``flow.shape``.
+    Sampling maps back through the maps' inverses.
+
+    Args:
+        flow: the flow in model space.
+        *preprocess: the maps from data to model space, in order: the first takes events of
+            the data shape, each one's output shape is the next one's input, and the last
+            one's is ``flow.shape``.
+
+    Returns:
+        A flow over events of the first map's input shape.
+
+    Raises:
+        ValueError: if no map is given, or the last map's output shape is not ``flow.shape``.
     """
     if not preprocess:
         raise ValueError("with_preprocessing: give at least one bijector (e.g. fk.Rescale).")

@@ -15,7 +15,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._typing import Array, ArrayLike, Float, PRNGKeyArray, Shape
+from .._typing import Array, ArrayLike, Float, PRNGKeyArray, PyTree, Shape
 from ..bijectors._base import AbstractBijector
 from ..bijectors._chain import Chain
 from ..bijectors._invert import Invert
@@ -61,14 +61,32 @@ def tarflow(
     ``layers_per_block`` layers, ``width`` features, ``heads`` heads) alternating direction,
     then the patches back into an image; a standard normal base of ``image_shape``.
 
-    ``cond_shape``: a condition (e.g. a one-hot class; an int ``k`` means ``(k,)``) embedded
-    into every token of every block. ``log_scale_bound``: each block's initial tanh bound on
-    its log-scales (learnable; the blocks together must reach the scale of the data).
-    ``kv_cache=False`` samples by recomputing each prefix (a slow reference). ``guidance``:
-    every block's classifier-free guidance weight when sampling (needs ``cond_shape``; see
-    :func:`with_guidance`). Fresh flows are the identity.
-    Train on noisy data (:func:`add_noise`) and clean samples with :func:`denoise`, as the
-    paper does; with uniformly dequantized pixels the plain likelihood gives bits/dim.
+    Fresh flows are the identity. Train on noisy data (:func:`add_noise`) and clean samples
+    with :func:`denoise`, as the paper does; with uniformly dequantized pixels the plain
+    likelihood gives bits/dim.
+
+    Args:
+        key: draws the initial weights.
+        image_shape: ``(H, W, C)``, ``H`` and ``W`` divisible by ``patch_size``.
+        patch_size: side ``p`` of the square patches (the tokens).
+        num_blocks: autoregressive blocks, alternating direction.
+        layers_per_block: transformer layers per block.
+        width: the transformers' token width (divisible by ``heads``).
+        heads: attention heads per layer.
+        cond_shape: a condition (e.g. a one-hot class; an int ``k`` means ``(k,)``) embedded
+            into every token of every block, or None.
+        kv_cache: ``False`` samples by recomputing each prefix (a slow reference).
+        log_scale_bound: each block's initial tanh bound on its log-scales (learnable; the
+            blocks together must reach the scale of the data).
+        guidance: every block's classifier-free guidance weight when sampling (needs
+            ``cond_shape``; see :func:`with_guidance`).
+
+    Returns:
+        A flow over images of shape ``image_shape`` with a standard normal base.
+
+    Raises:
+        ValueError: if ``num_blocks < 1``, the image does not split into patches, or a size
+            is out of range.
     """
     image_shape = tuple(image_shape)
     cond_shape = as_cond_shape("tarflow", cond_shape)
@@ -98,12 +116,21 @@ def tarflow(
     return eqx.filter_jit(make)(key)  # one compilation instead of one per initialiser op
 
 
-def with_guidance(model, guidance: float):
-    """``model`` (a flow or bijector) with every :class:`TransformerAutoregressive` block's
-    sampling guidance weight set to ``guidance`` (0: plain conditional sampling).
+def with_guidance(model: PyTree, guidance: float) -> PyTree:
+    """``model`` with every :class:`TransformerAutoregressive` block's guidance weight set.
 
     ``sample`` then mixes each step's conditional and null-condition (zeros) predictions,
     ``(1 + w) * cond - w * uncond``; ``log_prob`` is unchanged (the conditional model).
+
+    Args:
+        model: a flow or bijector holding conditional TarFlow blocks.
+        guidance: the weight ``w`` (0: plain conditional sampling).
+
+    Returns:
+        ``model`` with the blocks replaced.
+
+    Raises:
+        ValueError: if ``model`` holds no TarFlow block, or an unconditional one.
     """
     is_block = lambda m: isinstance(m, TransformerAutoregressive)  # noqa: E731
     found = [m for m in jax.tree_util.tree_leaves(model, is_leaf=is_block) if is_block(m)]
@@ -126,9 +153,22 @@ def with_guidance(model, guidance: float):
 def drop_condition(
     key: PRNGKeyArray, condition: ArrayLike, rate: float
 ) -> Float[Array, "batch ..."]:
-    """``condition`` ``(batch, *cond_shape)`` with each example's condition replaced by the
-    null one (zeros) with probability ``rate``: train with it so that guided sampling
-    (:func:`with_guidance`) has an unconditional model to mix with (TarFlow uses ~0.1)."""
+    """Each example's condition replaced by the null one (zeros) with probability ``rate``.
+
+    Train with it so that guided sampling (:func:`with_guidance`) has an unconditional model
+    to mix with (TarFlow uses ~0.1).
+
+    Args:
+        key: draws which conditions are dropped.
+        condition: a batch of conditions, shape ``(batch, *cond_shape)``.
+        rate: the probability of dropping each, in [0, 1].
+
+    Returns:
+        Shape ``(batch, *cond_shape)``.
+
+    Raises:
+        ValueError: if ``condition`` has no batch axis or ``rate`` is outside [0, 1].
+    """
     condition = jnp.asarray(condition)
     if condition.ndim < 1 or not 0.0 <= rate <= 1.0:
         raise ValueError(
@@ -140,7 +180,16 @@ def drop_condition(
 
 
 def add_noise(key: PRNGKeyArray, x: ArrayLike, noise_std: float) -> Float[Array, "..."]:
-    """``x + noise_std * N(0, 1)``, entry by entry (any shape): TarFlow's training noise."""
+    """``x + noise_std * N(0, 1)``, entry by entry: TarFlow's training noise.
+
+    Args:
+        key: draws the noise.
+        x: any shape.
+        noise_std: the noise's standard deviation.
+
+    Returns:
+        The shape and dtype of ``x``.
+    """
     x = jnp.asarray(x)
     return x + noise_std * jax.random.normal(key, x.shape, x.dtype)
 
@@ -151,7 +200,16 @@ def denoise(
     """Tweedie's one-step denoising with the flow's own score: ``x + sigma^2 grad_x log p(x)``.
 
     For a flow trained on data plus ``N(0, sigma^2)`` noise, this is ``E[clean | x]``
-    (Zhai et al. 2024, Sec. 2.4). ``x``: ``(*batch, *flow.shape)`` samples.
+    (Zhai et al. 2024, Sec. 2.4).
+
+    Args:
+        flow: a flow trained on noisy data.
+        x: samples, shape ``(*batch, *flow.shape)``.
+        noise_std: ``sigma``, the training noise's standard deviation.
+        condition: as :meth:`Flow.log_prob` takes it, for a conditional flow.
+
+    Returns:
+        Shape ``(*batch, *flow.shape)``.
     """
     x = jnp.asarray(x)
     score = jax.grad(lambda u: jnp.sum(flow.log_prob(u, condition)))(x)

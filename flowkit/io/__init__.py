@@ -6,3 +6,5 @@ from ._model import load as load
 from ._model import model_info as model_info
 from ._model import save as save
 from ._write import WriteError as WriteError
+
+__all__ = ["FORMAT_VERSION", "ModelFileError", "WriteError", "load", "model_info", "save"]

@@ -39,7 +39,19 @@ class ModelFileError(ValueError):
 
 
 def write_model_file(path: str | os.PathLike, header: dict[str, Any], payload: bytes) -> Path:
-    """Write atomically (:func:`atomic_write_bytes`); a ``WriteError`` names the file."""
+    """Write a model file atomically (:func:`atomic_write_bytes`).
+
+    Args:
+        path: the file to write.
+        header: JSON values; the payload's size and SHA-256 are added.
+        payload: the serialised parameters.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        WriteError: if the file cannot be written; the message names it and the cause.
+    """
     header = {
         **header,
         "payload_bytes": len(payload),
@@ -63,8 +75,19 @@ def _is_train_checkpoint_dir(path: Path) -> bool:
 
 
 def read_model_file(path: str | os.PathLike, *, payload: bool = True) -> tuple[dict, bytes]:
-    """``(header, payload)`` of a model file (or of a run directory's ``best.flowkit``),
-    checked; raises :class:`ModelFileError`."""
+    """``(header, payload)`` of a model file (or of a run directory's ``best.flowkit``), checked.
+
+    Args:
+        path: a model file, or a run directory.
+        payload: ``False`` reads the header only (and returns ``b""`` for the payload).
+
+    Returns:
+        ``(header, payload)``: the header as a dict and the parameters' bytes.
+
+    Raises:
+        ModelFileError: if the file is not a flowkit model file, is truncated or damaged, or
+            was written by a newer format version, or a directory holds no model file.
+    """
     path = Path(path)
     if path.is_dir():
         if _is_train_checkpoint_dir(path):

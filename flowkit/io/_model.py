@@ -27,7 +27,14 @@ def _is_stored(leaf: Any) -> bool:
 
 
 def manifest(model: Any) -> list[dict[str, Any]]:
-    """Path, shape and dtype of every stored leaf of ``model``, in storage order."""
+    """Path, shape and dtype of every stored leaf of ``model``, in storage order.
+
+    Args:
+        model: any pytree (an Equinox model, or its ``eqx.filter_eval_shape``).
+
+    Returns:
+        One ``{"path", "shape", "dtype"}`` dict per array or Python scalar leaf.
+    """
     entries = []
     for path, leaf in jax.tree_util.tree_leaves_with_path(model):
         if not _is_stored(leaf):
@@ -56,8 +63,19 @@ def save(path: str | os.PathLike, model: Any, *, metadata: dict | None = None) -
     Any Equinox model whose classes and functions import by name (every flowkit bijector,
     flow and conditioner; your own module-level classes) is rebuilt; a lambda or a local
     class cannot be named, and such a model loads with ``like=``. One file, written
-    atomically. ``metadata`` (JSON values: epoch, validation loss, ...) is stored beside it
-    and read back by :func:`model_info`. Returns the path.
+    atomically.
+
+    Args:
+        path: the file to write; its folder must exist.
+        model: the model (any Equinox module or pytree of arrays).
+        metadata: JSON values (epoch, validation loss, ...) stored beside it and read back by
+            :func:`model_info`.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        WriteError: if the file cannot be written; the message names it and the cause.
     """
     payload = io.BytesIO()
     eqx.tree_serialise_leaves(payload, model)
@@ -78,7 +96,22 @@ def save(path: str | os.PathLike, model: Any, *, metadata: dict | None = None) -
 
 
 def model_info(path: str | os.PathLike) -> dict[str, Any]:
-    """The header of a model file (versions, structure, array manifest, metadata), checked."""
+    """The header of a model file (versions, structure, array manifest, metadata), checked.
+
+    Reads the header only, not the parameters.
+
+    Args:
+        path: a model file, or a run directory whose ``best.flowkit`` is read.
+
+    Returns:
+        The header: ``format_version``, ``flowkit_version``, ``jax_version``,
+        ``equinox_version``, ``model_class``, ``structure``, ``arrays`` (the manifest),
+        ``metadata`` and the payload's size and SHA-256.
+
+    Raises:
+        ModelFileError: if the file is not a flowkit model file, is truncated or damaged, or
+            was written by a newer format version.
+    """
     return read_model_file(path, payload=False)[0]
 
 
@@ -110,11 +143,22 @@ def load(path: str | os.PathLike, like: Any = None) -> Any:
     ``path`` is a model file, or a run directory (``flowkit.fit(run_dir=...)``, ``flowkit
     train``), whose ``best.flowkit`` is read; pass ``run / "last.flowkit"`` for the last.
 
-    The model is rebuilt from the structure stored in the file. For a model whose
-    structure could not be stored (it holds a lambda or a local class), or to load into a
-    model of your own, pass ``like=``: a model of the same structure (any parameter values,
-    or ``eqx.filter_eval_shape`` of its constructor) whose leaves are replaced.
-    Raises :class:`ModelFileError` naming the file and the problem.
+    The model is rebuilt from the structure stored in the file.
+
+    Args:
+        path: a model file, or a run directory.
+        like: for a model whose structure could not be stored (it holds a lambda or a local
+            class), or to load into a model of your own: a model of the same structure (any
+            parameter values, or ``eqx.filter_eval_shape`` of its constructor) whose leaves
+            are replaced. ``None`` rebuilds from the file.
+
+    Returns:
+        The model, with the saved parameters (same shapes and dtypes).
+
+    Raises:
+        ModelFileError: naming the file and the problem: not a model file, truncated or
+            damaged, too new, no stored structure and no ``like``, or arrays that do not
+            match ``like``.
     """
     header, payload = read_model_file(path)
     source = "the skeleton passed as like="

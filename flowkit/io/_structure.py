@@ -119,8 +119,18 @@ def _encode(value: Any, where: str, static: bool) -> Any:
 
 
 def encode_structure(model: Any) -> dict:
-    """The JSON structure of ``model``; raises :class:`UnrecordableStructure` naming the part
-    (by its path in the model) that cannot be written."""
+    """The JSON structure of ``model``: classes, fields, static values and array shapes.
+
+    Args:
+        model: any Equinox model or pytree.
+
+    Returns:
+        ``{"structure": ...}``, JSON values only.
+
+    Raises:
+        UnrecordableStructure: naming the part (by its path in the model) that has no JSON
+            form, e.g. a lambda or a local class.
+    """
     return {"structure": _encode(model, "model", static=False)}
 
 
@@ -167,7 +177,17 @@ def _decode(value: Any) -> Any:
 
 
 def decode_structure(data: dict) -> Any:
-    """The model :func:`encode_structure` described, with ``jax.ShapeDtypeStruct`` (or, for
-    numpy leaves, zero numpy arrays) where its arrays go. Raises ValueError/ImportError when a
-    class or function it names cannot be imported."""
+    """The model :func:`encode_structure` described.
+
+    Args:
+        data: what :func:`encode_structure` returned.
+
+    Returns:
+        The model, with ``jax.ShapeDtypeStruct`` (or, for numpy leaves, zero numpy arrays)
+        where its arrays go.
+
+    Raises:
+        ValueError: on an entry of unknown kind.
+        ImportError: if a class or function it names cannot be imported.
+    """
     return _decode(data["structure"])

@@ -44,7 +44,14 @@ class WriteError(OSError):
 
 
 def describe(error: OSError) -> str:
-    """The cause of ``error`` in a few words ("no space left on the device", ...)."""
+    """The cause of ``error`` in a few words ("no space left on the device", ...).
+
+    Args:
+        error: the error raised by a write.
+
+    Returns:
+        The cause, for a one-line message.
+    """
     if isinstance(error, WriteError):
         return error.cause
     cause = _CAUSES.get(error.errno) if error.errno is not None else None
@@ -57,6 +64,15 @@ def check_writable_target(path: str | os.PathLike) -> Path:
     Refuses an existing directory, device, FIFO or socket (``os.replace`` would silently
     swap a FIFO or a device node for a file) and a missing parent folder (instead of naming
     the temporary file the write would have used).
+
+    Args:
+        path: the file about to be written.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        WriteError: if ``path`` is a directory or not a regular file, or its folder is missing.
     """
     path = Path(path)
     try:
@@ -113,10 +129,32 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """:func:`atomic_write` of ``data``."""
+    """:func:`atomic_write` of ``data``.
+
+    Args:
+        path: the file to write.
+        data: its whole content.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        WriteError: if the file cannot be written; the message names it and the cause.
+    """
     return atomic_write(path, lambda f: f.write(data))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """:func:`atomic_write` of ``text`` in UTF-8."""
+    """:func:`atomic_write` of ``text`` in UTF-8.
+
+    Args:
+        path: the file to write.
+        text: its whole content.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        WriteError: if the file cannot be written; the message names it and the cause.
+    """
     return atomic_write_bytes(path, text.encode())

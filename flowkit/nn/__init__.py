@@ -6,3 +6,5 @@ from ._made import MADE as MADE
 from ._mlp import MLP as MLP
 from ._transformer import CausalTransformer as CausalTransformer
 from ._transformer import KVCache as KVCache
+
+__all__ = ["MADE", "MLP", "CausalTransformer", "Conv2d", "ConvResNet", "KVCache"]

@@ -28,8 +28,17 @@ def _same(k: int) -> list[tuple[int, int]]:
 
 @jax.custom_jvp
 def conv2d_same(x: Float[Array, "H W C"], w: Float[Array, "k k C O"]) -> Float[Array, "H W O"]:
-    """One image ``(H, W, C)`` convolved with an HWIO kernel ``(k, k, C, O)`` (``k`` odd),
-    "same" padding, stride 1: ``(H, W, O)``. Batches (``jax.vmap``) fold into the N axis."""
+    """One image convolved with an HWIO kernel, "same" padding, stride 1.
+
+    Batches (``jax.vmap``) fold into the N axis.
+
+    Args:
+        x: one image, shape ``(H, W, C)``.
+        w: the kernel, shape ``(k, k, C, O)`` with ``k`` odd.
+
+    Returns:
+        Shape ``(H, W, O)``.
+    """
     return lax.conv_general_dilated(
         x[None], w, (1, 1), _same(w.shape[0]), dimension_numbers=("NHWC", "HWIO", "NHWC")
     )[0]
@@ -71,6 +80,17 @@ class Conv2d(eqx.Module):
     1/sqrt(fan_in))`` as in Equinox and PyTorch, or at zero with ``zero_init``. Every
     convolution it runs, forward and backward, vmapped or inside ``lax.scan``, is in the
     layout XLA:CPU runs fast (:func:`conv2d_same`).
+
+    Args:
+        key: draws the initial weight and bias.
+        in_channels: channels of the input image.
+        out_channels: channels of the output image.
+        kernel_size: odd side of the square kernel.
+        use_bias: whether to add a bias of shape ``(out_channels,)``.
+        zero_init: start weight and bias at zero.
+
+    Raises:
+        ValueError: if a channel count is < 1 or ``kernel_size`` is not odd and positive.
     """
 
     weight: Float[Array, "k k in_channels out_channels"]
@@ -101,7 +121,18 @@ class Conv2d(eqx.Module):
         self.bias = bound * draws[math.prod(shape) :] if use_bias else None
 
     def __call__(self, x: Float[Array, "H W in_channels"]) -> Float[Array, "H W out_channels"]:
-        """Convolve one image (channels last)."""
+        """Convolve one image (channels last).
+
+        Args:
+            x: one image, shape ``(H, W, in_channels)``.
+
+        Returns:
+            Shape ``(H, W, out_channels)``.
+
+        Raises:
+            ValueError: if ``x`` is not one image with ``in_channels`` channels (a batch goes
+                through ``jax.vmap``).
+        """
         k, _, cin, _ = self.weight.shape
         if x.ndim != 3 or x.shape[-1] != cin:
             raise ValueError(

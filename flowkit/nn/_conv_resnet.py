@@ -48,6 +48,17 @@ class ConvResNet(eqx.Module):
     0), so a coupling using this network starts as the identity. One image at a time,
     channels last; batches go through ``jax.vmap``. The convolutions are :class:`Conv2d`, whose
     gradients stay fast on CPU inside ``lax.scan``.
+
+    Args:
+        key: draws the initial weights.
+        in_channels: channels of the input image.
+        out_channels: channels of the output image.
+        width: channels of the hidden layers.
+        depth: number of residual blocks (0: input and output convolutions only).
+        activation: elementwise nonlinearity.
+
+    Raises:
+        ValueError: if a channel count or ``width`` is < 1 or ``depth`` < 0.
     """
 
     conv_in: eqx.nn.WeightNorm[Conv2d]
@@ -90,7 +101,14 @@ class ConvResNet(eqx.Module):
         self.activation = activation
 
     def __call__(self, x: Float[Array, "H W in_channels"]) -> Float[Array, "H W out_channels"]:
-        """Map one image (channels last) to one image of ``out_channels``."""
+        """Map one image (channels last) to one image of ``out_channels``.
+
+        Args:
+            x: one image, shape ``(H, W, in_channels)``.
+
+        Returns:
+            Shape ``(H, W, out_channels)``.
+        """
         h = self.conv_in(x)
         for conv3, conv1 in self.blocks:
             h = h + conv1(self.activation(conv3(self.activation(h))))

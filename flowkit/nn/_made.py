@@ -18,7 +18,13 @@ from .._typing import Array, Float, Int, PRNGKeyArray
 
 
 class MaskedLinear(eqx.Module):
-    """``y = (weight * mask) @ x + bias`` with a fixed boolean connectivity mask."""
+    """``y = (weight * mask) @ x + bias`` with a fixed boolean connectivity mask.
+
+    Args:
+        weight: shape ``(out, in)``.
+        bias: shape ``(out,)``.
+        mask: boolean, shape ``(out, in)``; a non-trainable leaf.
+    """
 
     weight: Float[Array, "out in"]
     bias: Float[Array, " out"]
@@ -49,7 +55,19 @@ ORDERS = ("natural", "reversed", "random")
 
 
 def check_order(order: str | Sequence[int] | Array, in_size: int) -> str | tuple[int, ...]:
-    """Validate an order: one of ``ORDERS`` or a permutation of ``0..in_size-1``."""
+    """Validate an order: one of ``ORDERS`` or a permutation of ``0..in_size-1``.
+
+    Args:
+        order: a name in ``ORDERS``, or the dimensions in the order they are generated,
+            shape ``(in_size,)``.
+        in_size: the number of dimensions.
+
+    Returns:
+        The name, or the permutation as a tuple of ints.
+
+    Raises:
+        ValueError: if the name is unknown or the sequence is not a permutation.
+    """
     if isinstance(order, str):
         if order not in ORDERS:
             raise ValueError(
@@ -70,9 +88,15 @@ def input_ranks(
 ) -> Int[Array, " in_size"]:
     """The 0-based position of each input dimension in the autoregressive order.
 
-    ``order`` is ``"natural"`` (0, 1, ..., D-1), ``"reversed"``, ``"random"`` (a permutation
-    drawn from ``key``) or a tuple giving the dimensions in the order they are generated,
-    e.g. ``(2, 0, 1)`` means dimension 2 first, then 0, then 1.
+    Args:
+        order: ``"natural"`` (0, 1, ..., D-1), ``"reversed"``, ``"random"`` (a permutation
+            drawn from ``key``) or a tuple giving the dimensions in the order they are
+            generated, e.g. ``(2, 0, 1)`` means dimension 2 first, then 0, then 1.
+        in_size: D, the number of dimensions.
+        key: draws the ``"random"`` order; unused otherwise.
+
+    Returns:
+        The rank of each dimension, int32 of shape ``(in_size,)``.
     """
     if order == "natural":
         return jnp.arange(in_size, dtype=jnp.int32)
@@ -137,13 +161,21 @@ class MADE(eqx.Module):
     layer is the identity.
 
     Args:
+        key: draws the initial weights (and a ``"random"`` order).
         in_size: D, the number of inputs (and of output groups).
         num_params: parameters per dimension (what the transformer needs).
-        width, depth: hidden units per layer and number of hidden layers. With
-            ``width >= D - 1`` (``>= D`` with a condition) every allowed dependency exists.
+        width: hidden units per layer. With ``width >= D - 1`` (``>= D`` with a condition)
+            every allowed dependency exists.
+        depth: number of hidden layers.
         order: ``"natural"``, ``"reversed"``, ``"random"`` (drawn from ``key``) or the
-            dimensions in the order they are generated, e.g. ``(2, 0, 1)``.
+            dimensions in the order they are generated, shape ``(in_size,)``, e.g.
+            ``(2, 0, 1)``.
+        activation: elementwise nonlinearity after each hidden layer.
         cond_size: length of the condition vector, or None.
+        zero_init_output: start the output layer at zero.
+
+    Raises:
+        ValueError: if a size is < 1 or ``order`` is not a known name or a permutation.
     """
 
     layers: tuple[MaskedLinear, ...]
@@ -183,13 +215,29 @@ class MADE(eqx.Module):
 
     @property
     def order(self) -> Int[Array, " in_size"]:
-        """The dimensions in the order they are generated (``order[0]`` comes first)."""
+        """The dimensions in the order they are generated (``order[0]`` comes first).
+
+        Returns:
+            A permutation of ``0..in_size-1``, shape ``(in_size,)``.
+        """
         return jnp.argsort(self.ranks)
 
     def __call__(
         self, x: Float[Array, " in_size"], condition: Float[Array, " cond_size"] | None = None
     ) -> Float[Array, "in_size num_params"]:
-        """Parameters for each dimension, from the inputs before it (and the condition)."""
+        """Parameters for each dimension, from the inputs before it (and the condition).
+
+        Args:
+            x: one input, shape ``(in_size,)``.
+            condition: shape ``(cond_size,)``; required exactly when built with ``cond_size``.
+
+        Returns:
+            Shape ``(in_size, num_params)``.
+
+        Raises:
+            ValueError: if a condition is given to an unconditional MADE or missing from a
+                conditional one.
+        """
         if (condition is None) != (self.cond_size is None):
             raise ValueError(
                 f"MADE: built with cond_size={self.cond_size} but got "

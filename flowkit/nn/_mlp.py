@@ -16,6 +16,20 @@ class MLP(eqx.Module):
     The condition (a vector of ``cond_size``) is concatenated to the input, so it reaches
     every hidden unit. With ``zero_init_output`` the last layer starts at zero, which makes a
     fresh coupling layer the identity map.
+
+    Args:
+        key: draws the initial weights.
+        in_size: length of the input vector.
+        out_size: length of the output vector.
+        width: hidden units per layer.
+        depth: number of hidden layers (0: one linear map).
+        activation: elementwise nonlinearity after each hidden layer.
+        cond_size: length of the condition vector, or None.
+        zero_init_output: start the last layer at zero.
+
+    Raises:
+        ValueError: if ``width`` or ``cond_size`` is < 1, or ``in_size``, ``out_size`` or
+            ``depth`` is < 0 (or any size is not an int).
     """
 
     layers: tuple[eqx.nn.Linear, ...]
@@ -53,7 +67,15 @@ class MLP(eqx.Module):
     def __call__(
         self, x: Float[Array, " in_size"], condition: Float[Array, " cond_size"] | None = None
     ) -> Float[Array, " out_size"]:
-        """Map one input vector (and its condition, if any) to one output vector."""
+        """Map one input vector (and its condition, if any) to one output vector.
+
+        Args:
+            x: one input, shape ``(in_size,)``.
+            condition: shape ``(cond_size,)``, or None.
+
+        Returns:
+            Shape ``(out_size,)``.
+        """
         if condition is not None:
             x = jnp.concatenate([x, condition.astype(x.dtype)])
         for layer in self.layers[:-1]:

@@ -14,22 +14,50 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._typing import Array, Float, Int, PRNGKeyArray
+from .._typing import Array, Bool, DTypeLike, Float, Int, PRNGKeyArray
 from ._sizes import check_sizes
 
 
-def layer_norm(x: Float[Array, "... w"], weight, bias, eps: float = 1e-5) -> Float[Array, "... w"]:
-    """LayerNorm over the last axis, with a learned ``weight`` and ``bias``."""
+def layer_norm(
+    x: Float[Array, "... w"],
+    weight: Float[Array, " w"],
+    bias: Float[Array, " w"],
+    eps: float = 1e-5,
+) -> Float[Array, "... w"]:
+    """LayerNorm over the last axis, with a learned ``weight`` and ``bias``.
+
+    Args:
+        x: shape ``(..., w)``.
+        weight: the scale, shape ``(w,)``.
+        bias: the shift, shape ``(w,)``.
+        eps: added to the variance (no 0/0 on a constant row).
+
+    Returns:
+        Shape ``(..., w)``.
+    """
     mean = jnp.mean(x, axis=-1, keepdims=True)
     var = jnp.mean(jnp.square(x - mean), axis=-1, keepdims=True)
     return (x - mean) * jax.lax.rsqrt(var + eps) * weight + bias  # eps: no 0/0 on constant rows
 
 
 def attention(
-    q: Float[Array, "q h d"], k: Float[Array, "k h d"], v: Float[Array, "k h d"], mask
+    q: Float[Array, "q h d"],
+    k: Float[Array, "k h d"],
+    v: Float[Array, "k h d"],
+    mask: Bool[Array, "q k"],
 ) -> Float[Array, "q h d"]:
-    """Multi-head scaled dot-product attention; ``mask[i, j]`` True where query ``i`` may see
-    key ``j`` (every row must see at least one key)."""
+    """Multi-head scaled dot-product attention.
+
+    Args:
+        q: queries, shape ``(q, heads, head_dim)``.
+        k: keys, shape ``(k, heads, head_dim)``.
+        v: values, shape ``(k, heads, head_dim)``.
+        mask: shape ``(q, k)``, True where query ``i`` may see key ``j`` (every row must see
+            at least one key).
+
+    Returns:
+        Shape ``(q, heads, head_dim)``.
+    """
     scores = jnp.einsum("qhd,khd->hqk", q, k) / math.sqrt(q.shape[-1])
     # A finite fill, not -inf: masked scores get weight exp(min - max) = 0 and no inf - inf NaN.
     scores = jnp.where(mask[None], scores, jnp.finfo(scores.dtype).min)
@@ -37,10 +65,22 @@ def attention(
 
 
 def step_attention(
-    q: Float[Array, "h d"], keys: Float[Array, "h k d"], values: Float[Array, "h k d"], mask
+    q: Float[Array, "h d"],
+    keys: Float[Array, "h k d"],
+    values: Float[Array, "h k d"],
+    mask: Bool[Array, " k"],
 ) -> Float[Array, "h d"]:
-    """One query per head against a ``(heads, positions, head_dim)`` cache; ``mask[j]`` True
-    where key ``j`` may be seen (at least one)."""
+    """One query per head against a cache.
+
+    Args:
+        q: one query per head, shape ``(heads, head_dim)``.
+        keys: shape ``(heads, positions, head_dim)``.
+        values: shape ``(heads, positions, head_dim)``.
+        mask: shape ``(positions,)``, True where key ``j`` may be seen (at least one).
+
+    Returns:
+        Shape ``(heads, head_dim)``.
+    """
     scores = jnp.einsum("hd,hkd->hk", q, keys) / math.sqrt(q.shape[-1])
     scores = jnp.where(mask[None], scores, jnp.finfo(scores.dtype).min)  # finite: no inf - inf
     return jnp.einsum("hk,hkd->hd", jax.nn.softmax(scores, axis=-1), values)
@@ -53,6 +93,11 @@ class KVCache(eqx.Module):
     One buffer per block, heads before positions: a decoding step writes its key and value
     into its block's buffer in place and attends to it with no slice or transpose copy (a
     stacked ``(depth, ...)`` array, batched by ``vmap``, cost such a copy per block per step).
+    Made by :meth:`CausalTransformer.init_cache`.
+
+    Attributes:
+        keys: one array per block, each of shape ``(heads, seq_len, head_dim)``.
+        values: one array per block, each of shape ``(heads, seq_len, head_dim)``.
     """
 
     keys: tuple[Float[Array, "heads seq head_dim"], ...]
@@ -114,6 +159,21 @@ class CausalTransformer(eqx.Module):
     embedded linearly and added to every token. The output projection starts at zero.
     :meth:`step` decodes one position at a time with a :class:`KVCache` (causal only); it
     gives the same outputs as :meth:`__call__` at a cost linear in the number of positions.
+
+    Args:
+        key: draws the initial weights.
+        seq_len: number of tokens.
+        in_features: features per input token.
+        out_features: features per output token.
+        width: the model's token width (divisible by ``heads``).
+        depth: number of blocks.
+        heads: attention heads per block.
+        cond_size: length of the condition vector, or None.
+        mlp_ratio: hidden width of each block's MLP, as a multiple of ``width``.
+        causal: whether output ``t`` sees inputs ``0..t`` only.
+
+    Raises:
+        ValueError: if a size is < 1 or ``width`` is not divisible by ``heads``.
     """
 
     embed: eqx.nn.Linear
@@ -186,7 +246,18 @@ class CausalTransformer(eqx.Module):
     def __call__(
         self, x: Float[Array, "seq in_features"], condition: Float[Array, " cond"] | None = None
     ) -> Float[Array, "seq out_features"]:
-        """All positions in one pass."""
+        """All positions in one pass.
+
+        Args:
+            x: the tokens, shape ``(seq_len, in_features)``.
+            condition: shape ``(cond_size,)``; required when built with ``cond_size``.
+
+        Returns:
+            Shape ``(seq_len, out_features)``.
+
+        Raises:
+            ValueError: if built with ``cond_size`` and no condition is given.
+        """
         h = self._tokens(x, condition, self.position)
         n = self.seq_len
         mask = jnp.tril(jnp.ones((n, n), bool)) if self.causal else jnp.ones((n, n), bool)
@@ -198,8 +269,15 @@ class CausalTransformer(eqx.Module):
         h, _ = jax.lax.scan(body, h, params)
         return self._out(h)
 
-    def init_cache(self, dtype=None) -> KVCache:
-        """An empty cache (zeros) in ``dtype`` (default: the parameters' dtype)."""
+    def init_cache(self, dtype: DTypeLike | None = None) -> KVCache:
+        """An empty cache (zeros) for :meth:`step`.
+
+        Args:
+            dtype: the cache's dtype; ``None`` takes the parameters' dtype.
+
+        Returns:
+            ``depth`` zero buffers of keys and of values, each ``(heads, seq_len, head_dim)``.
+        """
         dtype = dtype or self.position.dtype
         zeros = jnp.zeros((self.heads, self.seq_len, self.width // self.heads), dtype)
         return KVCache((zeros,) * self.depth, (zeros,) * self.depth)
@@ -211,8 +289,21 @@ class CausalTransformer(eqx.Module):
         token: Float[Array, " in_features"],
         condition: Float[Array, " cond"] | None = None,
     ) -> tuple[Float[Array, " out_features"], KVCache]:
-        """Feed the token at position ``t`` (positions ``0..t-1`` already in ``cache``);
-        return the output at ``t`` (as ``__call__(x)[t]``) and the updated cache."""
+        """Feed the token at position ``t`` (positions ``0..t-1`` already in ``cache``).
+
+        Args:
+            cache: the cache holding positions ``0..t-1``.
+            t: the position, an int scalar (may be traced).
+            token: the input token at ``t``, shape ``(in_features,)``.
+            condition: shape ``(cond_size,)``; required when built with ``cond_size``.
+
+        Returns:
+            ``(output, cache)``: the output at ``t`` (as ``__call__(x)[t]``), shape
+            ``(out_features,)``, and the cache with position ``t`` written.
+
+        Raises:
+            ValueError: if built with ``causal=False``, or a required condition is missing.
+        """
         if not self.causal:
             raise ValueError("CausalTransformer.step needs causal=True (a ViT sees every token).")
         position = jax.lax.dynamic_index_in_dim(self.position, t, axis=0)

@@ -15,7 +15,20 @@ def anomaly_histogram(
     xlabel: str = "-log p(x)",
     title: str | None = None,
 ) -> Path:
-    """Overlaid histograms of scores per group (e.g. in- vs out-of-distribution)."""
+    """Overlaid histograms of scores per group (e.g. in- vs out-of-distribution).
+
+    Non-finite scores are dropped; the bins span the 0.5th to 99.5th percentile of all scores.
+
+    Args:
+        path: the PNG to write (parent folders are created).
+        scores: group name to its scores, each of shape ``(n,)`` (``n`` may differ by group).
+        threshold: if given, drawn as a dashed vertical line.
+        xlabel: label of the score axis.
+        title: the figure's title, if any.
+
+    Returns:
+        ``path`` as a ``Path``.
+    """
     finite = {k: np.asarray(v)[np.isfinite(v)] for k, v in scores.items()}
     everything = np.concatenate(list(finite.values()))
     low, high = np.percentile(everything, [0.5, 99.5])

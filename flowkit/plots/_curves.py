@@ -9,7 +9,15 @@ from ._figure import new_figure, save
 
 
 def smooth(values: Sequence[float], weight: float = 0.9) -> np.ndarray:
-    """Exponential moving average with bias correction (TensorBoard-style smoothing)."""
+    """Exponential moving average with bias correction (TensorBoard-style smoothing).
+
+    Args:
+        values: the series, shape ``(n,)``.
+        weight: the average's decay in ``[0, 1)``; larger is smoother.
+
+    Returns:
+        The smoothed series, float64 of shape ``(n,)``.
+    """
     out, avg = [], 0.0
     for i, v in enumerate(np.asarray(values, np.float64), start=1):
         avg = weight * avg + (1 - weight) * v
@@ -26,7 +34,21 @@ def training_curve(
     validation: tuple[Sequence[int] | np.ndarray, Sequence[float] | np.ndarray] | None = None,
     weight: float = 0.9,
 ) -> Path:
-    """Save the raw (faint) and smoothed training curve, with validation points if given."""
+    """Save the raw (faint) and smoothed training curve, with validation points if given.
+
+    Non-finite values are left out of the plot.
+
+    Args:
+        path: the PNG to write (parent folders are created).
+        steps: the step of each value, shape ``(n,)``.
+        values: the training values (e.g. the loss), shape ``(n,)``.
+        ylabel: label of the value axis.
+        validation: ``(steps, values)`` of the validation points, each of shape ``(m,)``.
+        weight: smoothing weight of the exponential moving average, in ``[0, 1)``.
+
+    Returns:
+        ``path`` as a ``Path``.
+    """
     vals = np.asarray(values, np.float64)
     finite = np.isfinite(vals)
     fig = new_figure(6, 3.5)

@@ -18,7 +18,18 @@ def density_contours(
 ) -> Path:
     """One panel per ``(title, log_prob_fn, data)``: filled density with the data on top.
 
-    ``log_prob_fn`` maps an ``(n, 2)`` array of points to ``(n,)`` log-densities.
+    Args:
+        path: the PNG to write (parent folders are created).
+        panels: ``(title, log_prob_fn, data)`` per panel; ``log_prob_fn`` maps points of
+            shape ``(n, 2)`` to log-densities of shape ``(n,)``; ``data`` has shape ``(m, 2)``
+            (at most 500 of its points are drawn).
+        extent: the grid spans ``[-extent, extent]`` on both axes; ``None`` takes 1.2 times
+            the 99.5th percentile of each panel's ``|data|``.
+        resolution: grid points per axis.
+        cols: panels per row.
+
+    Returns:
+        ``path`` as a ``Path``.
     """
     rows = -(-len(panels) // cols)
     ncols = min(cols, len(panels))

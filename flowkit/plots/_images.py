@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from flowkit._typing import ArrayLike
+
 from ._figure import new_figure, save
 
 
@@ -18,7 +20,7 @@ def _tile(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return canvas
 
 
-def _as_images(samples, image_shape: Sequence[int] | None) -> np.ndarray:
+def _as_images(samples: ArrayLike, image_shape: Sequence[int] | None) -> np.ndarray:
     x = np.asarray(samples, np.float64)
     if image_shape is not None:
         x = x.reshape((x.shape[0], *image_shape))
@@ -39,7 +41,7 @@ def _normalise(x: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
 
 def image_grid(
     path: str | Path,
-    samples,
+    samples: ArrayLike,
     *,
     image_shape: Sequence[int] | None = None,
     value_range: tuple[float, float] = (0.0, 1.0),
@@ -50,6 +52,22 @@ def image_grid(
     """Save ``samples`` (``(n, H, W, C)``, or flat with ``image_shape``) as a grid of images.
 
     Values are clipped to ``value_range`` and shown in grey (C=1) or colour (C=3).
+
+    Args:
+        path: the PNG to write (parent folders are created).
+        samples: images of shape ``(n, H, W, C)`` or ``(n, H, W)``, or flat vectors of
+            shape ``(n, H * W * C)`` with ``image_shape``.
+        image_shape: ``(H, W, C)`` or ``(H, W)`` to reshape flat samples into.
+        value_range: ``(low, high)`` mapped to black and white.
+        cols: images per row.
+        title: the figure's title, if any.
+        row_labels: one label per row, shown on the left.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        ValueError: if ``samples`` are not images of rank 3 or 4 after the reshape.
     """
     x = _normalise(_as_images(samples, image_shape), value_range)
     rows = -(-x.shape[0] // cols)
@@ -81,7 +99,23 @@ def temperature_grid(
     image_shape: Sequence[int] | None = None,
     value_range: tuple[float, float] = (0.0, 1.0),
 ) -> Path:
-    """One row of samples per temperature (as in Glow's T = 0.5, 0.7, 0.9, 1.0 figures)."""
+    """One row of samples per temperature (as in Glow's T = 0.5, 0.7, 0.9, 1.0 figures).
+
+    Every row shows as many samples as the smallest group has.
+
+    Args:
+        path: the PNG to write (parent folders are created).
+        samples_by_temperature: temperature to its samples, each shaped as
+            :func:`image_grid` takes them.
+        image_shape: ``(H, W, C)`` or ``(H, W)`` to reshape flat samples into.
+        value_range: ``(low, high)`` mapped to black and white.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        ValueError: if the samples are not images of rank 3 or 4 after the reshape.
+    """
     temps = sorted(samples_by_temperature)
     rows = [_as_images(samples_by_temperature[t], image_shape) for t in temps]
     cols = min(r.shape[0] for r in rows)
