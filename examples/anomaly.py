@@ -74,8 +74,8 @@ def main(argv=None) -> dict:
         k_fit,
         flow,
         train_x.reshape(-1, dim),
-        loss=fk.train.BitsPerDim(num_levels=levels),
-        stopping=fk.train.Stopping(epochs=config["epochs"]),
+        loss=fk.BitsPerDim(num_levels=levels),
+        stopping=fk.Stopping(epochs=config["epochs"]),
         batch_size=config["batch"],
         progress=False,
     )

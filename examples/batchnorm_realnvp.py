@@ -54,7 +54,7 @@ def main(argv=None) -> dict:
         train,  # 17-level pixels, dequantized every step
         optimizer=optax.adam(5e-4),
         # the step budget ends the run
-        stopping=fk.train.Stopping(epochs=10**6, patience=10**6, max_steps=config["steps"]),
+        stopping=fk.Stopping(epochs=10**6, patience=10**6, max_steps=config["steps"]),
         batch_size=config["batch"],
         validation=0.05,
         progress=not args.quick,

@@ -45,8 +45,8 @@ def main(argv=None) -> dict:
         flow,
         (train_x[n_val:], one_hot[train_y[n_val:]]),
         validation=(train_x[:n_val], one_hot[train_y[:n_val]]),
-        loss=fk.train.BitsPerDim(num_levels=DIGIT_LEVELS),
-        stopping=fk.train.Stopping(epochs=config["epochs"], patience=15),
+        loss=fk.BitsPerDim(num_levels=DIGIT_LEVELS),
+        stopping=fk.Stopping(epochs=config["epochs"], patience=15),
         batch_size=config["batch"],
         progress=False,
     )

@@ -102,7 +102,7 @@ def main(argv=None) -> dict:
         k_fit,
         flow,
         train_x,  # uint8 pixels: dequantized every step, scored in bits/dim
-        stopping=fk.train.Stopping(max_steps=config["steps"]),
+        stopping=fk.Stopping(max_steps=config["steps"]),
         batch_size=config["batch"],
         optimizer=lambda steps: fk.train.default_optimizer(steps, learning_rate=args.lr),
         validation=0.05,

@@ -36,12 +36,12 @@ def run(flow, x, parallel: str, run_dir, *, steps: int, batch: int, key):
         key,
         flow,
         x,
-        loss=fk.train.BitsPerDim(num_levels=DIGIT_LEVELS),
+        loss=fk.BitsPerDim(num_levels=DIGIT_LEVELS),
         parallel=parallel,
-        stopping=fk.train.Stopping(max_steps=steps),
+        stopping=fk.Stopping(max_steps=steps),
         batch_size=batch,
         validation=0,
-        run=fk.train.RunDir(run_dir, overwrite=True),
+        run=fk.RunDir(run_dir, overwrite=True),
         progress=False,
     )
     times = [r["time"] for r in read_metrics(run_dir / "metrics.jsonl")]  # since the start

@@ -2,7 +2,7 @@
 blocks of causal-transformer autoregressive flows alternating direction, sampled with the
 key/value cache; test bits/dim with the discretization correction (17 levels). With
 ``--noise-std`` it trains on dequantized digits plus Gaussian noise, as the paper does
-(``fk.train.BitsPerDim(noise_std=)``), and cleans the samples with the flow's own score
+(``fk.BitsPerDim(noise_std=)``), and cleans the samples with the flow's own score
 (``fk.flows.denoise``); the test bits/dim are those of the clean digits under that model.
 
     python examples/tarflow.py           # 4 blocks x 2 layers, width 64, 600 steps of 128
@@ -56,9 +56,9 @@ def main(argv=None) -> dict:
         k_fit,
         flow,
         train_x,
-        loss=fk.train.BitsPerDim(num_levels=levels, noise_std=args.noise_std),
+        loss=fk.BitsPerDim(num_levels=levels, noise_std=args.noise_std),
         optimizer=lambda steps: fk.train.default_optimizer(steps, learning_rate=2e-3),
-        stopping=fk.train.Stopping(max_steps=config["steps"]),
+        stopping=fk.Stopping(max_steps=config["steps"]),
         batch_size=config["batch"],
         validation=0.05,
         progress=not args.quick,

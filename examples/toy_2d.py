@@ -76,7 +76,7 @@ def main(argv=None) -> dict:
                     flow,
                     train_x,
                     validation=val_x,
-                    stopping=fk.train.Stopping(epochs=epochs, patience=5),
+                    stopping=fk.Stopping(epochs=epochs, patience=5),
                     batch_size=batch,
                     progress=False,
                 )

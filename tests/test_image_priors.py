@@ -33,9 +33,9 @@ def trained(digits):
     flow = fk.data_init(flow, init)
     best, _ = fk.fit(
         jax.random.key(2), flow, digits[:640], batch_size=64,
-        stopping=fk.train.Stopping(epochs=1, max_steps=10),
+        stopping=fk.Stopping(epochs=1, max_steps=10),
         optimizer=lambda steps: fk.train.default_optimizer(steps, learning_rate=3e-3),
-        loss=fk.train.BitsPerDim(num_levels=LEVELS), progress=False,
+        loss=fk.BitsPerDim(num_levels=LEVELS), progress=False,
     )  # fmt: skip
     return flow, best
 

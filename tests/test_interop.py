@@ -65,8 +65,15 @@ def test_from_distrax_is_frozen_in_fit_and_the_rest_trains(key, tmp_path):
     chain = fk.Chain([_block_affine(), fk.Affine(jnp.zeros(4), jnp.ones(4))])
     flow = fk.Flow(chain, fk.standard_normal((4,)))
     assert not any(jax.tree_util.tree_leaves(fk.flows.trainable_filter(flow.bijector.layers[0])))
+    optimizer = lambda steps: fk.train.default_optimizer(steps, learning_rate=1e-2)  # noqa: E731
     fitted, history = fk.fit(
-        key, flow, data, epochs=3, batch_size=64, learning_rate=1e-2, progress=False
+        key,
+        flow,
+        data,
+        optimizer=optimizer,
+        batch_size=64,
+        stopping=fk.Stopping(epochs=3),
+        progress=False,
     )
     before, after = flow.bijector.layers, fitted.bijector.layers
     for old, new in zip(jax.tree.leaves(before[0]), jax.tree.leaves(after[0]), strict=True):

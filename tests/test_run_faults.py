@@ -88,7 +88,7 @@ def test_fit_refuses_a_run_directory_holding_a_run(reference):
     with pytest.raises(fk.train.RunDirError, match=r"already holds a run .* overwrite=True"):
         fk.fit(jax.random.key(0), flow, data, run=reference, progress=False)
     with pytest.raises(fk.train.RunDirError, match=r"resume=True continues a run, overwrite="):
-        fk.train.RunDir(reference, resume=True, overwrite=True)
+        fk.RunDir(reference, resume=True, overwrite=True)
 
 
 def _no_space(*args, **kwargs):

@@ -83,7 +83,7 @@ def test_a_fitted_flow_and_the_cli_model_keep_unroll(key):
     flow = fk.realnvp(key, dim=2, num_layers=4, width=8)
     data = fk.two_moons(key, 64)
     fitted, _ = fk.fit(
-        key, fk.with_unroll(flow, True), data, stopping=fk.train.Stopping(max_steps=1),
+        key, fk.with_unroll(flow, True), data, stopping=fk.Stopping(max_steps=1),
         batch_size=32, progress=False,
     )  # fmt: skip
     assert [s.unroll for s in _stacks(fitted)] == [True]
