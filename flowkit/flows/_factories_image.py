@@ -9,6 +9,7 @@ a :class:`LogitPreprocess` there, ``rescale=(low, high)`` a :class:`Rescale`.
 """
 
 from collections.abc import Callable
+from typing import Literal
 
 import equinox as eqx
 import jax
@@ -44,7 +45,12 @@ def _halvings(n: int) -> int:
     return count
 
 
-def _check_scales(name: str, image_shape: Shape, num_scales: int, squeezes_per_scale: str):
+def _check_scales(
+    name: str,
+    image_shape: Shape,
+    num_scales: int,
+    squeezes_per_scale: Literal["all", "all but last"],
+):
     """Raise unless ``num_scales`` fits ``image_shape``; ``squeezes_per_scale`` is "all" (every
     scale squeezes, Glow) or "all but last" (RealNVP: the last scale does not)."""
     error = image_shape_error(name, image_shape)
