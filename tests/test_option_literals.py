@@ -126,6 +126,10 @@ BAD_VALUES = {
         lambda k: fk.realnvp(k, dim=4, transformer="cubic"),
         r"^realnvp: transformer must be one of 'affine', .*; got 'cubic'\.$",
     ),
+    "glow coupling": (
+        lambda k: fk.glow(k, image_shape=(4, 4, 2), num_scales=1, coupling="cubic"),
+        r"^glow: coupling must be one of 'affine', .*; got 'cubic'\.$",
+    ),
     "Squeeze ordering": (
         lambda k: fk.Squeeze((4, 4, 1), "zigzag"),
         r"^Squeeze: ordering must be one of 'space_to_depth', 'checkerboard'; got 'zigzag'\.$",

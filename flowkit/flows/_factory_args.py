@@ -44,7 +44,7 @@ def as_cond_shape(owner: str, cond_shape: int | Shape | None) -> Shape | None:
     return shape
 
 
-def check_transformer(owner: str, spec: TransformerSpec) -> None:
+def check_transformer(owner: str, spec: TransformerSpec, option: str = "transformer") -> None:
     """Raise unless a named ``spec`` is one of :data:`TRANSFORMERS` (objects and builders
     pass): factories call it before building layers, so the error is not raised mid-trace.
 
@@ -54,7 +54,7 @@ def check_transformer(owner: str, spec: TransformerSpec) -> None:
     if isinstance(spec, str):
         check_choice(
             owner,
-            "transformer",
+            option,
             spec,
             TRANSFORMERS,
             also="an AbstractTransformer, or a function num_entries -> transformer",
