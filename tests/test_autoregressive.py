@@ -202,12 +202,6 @@ def test_construction_errors(key):
         fk.MaskedAutoregressive(made, spline)
     with pytest.raises(ValueError, match=r"cond_shape \(3,\) has 3 entries but the MADE"):
         fk.InverseAutoregressive(made, fk.bijectors.SoftplusAffineTransformer(), cond_shape=(3,))
-    with pytest.raises(ValueError, match="maf: unknown transformer 'cubic'"):
-        fk.maf(key, dim=DIM, transformer="cubic")
-    with pytest.raises(ValueError, match="Unknown permutation 'shuffle'"):
-        fk.iaf(key, dim=DIM, permutation="shuffle")
-    with pytest.raises(ValueError, match="nsf: unknown kind 'residual'"):
-        fk.nsf(key, dim=DIM, kind="residual")
     with pytest.raises(ValueError, match="EmbedCondition: MaskedAutoregressive is uncondit"):
         fk.bijectors.EmbedCondition(key, _layer(fk.MaskedAutoregressive, key, abstract=True), 3)
 

@@ -185,7 +185,7 @@ SIZE_CASES = {
     ),
     "realnvp num_layers=0": (
         lambda k: fk.realnvp(k, dim=2, num_layers=0),
-        r"num_layers must be >= 1; got 0",
+        r"realnvp: num_layers must be >= 1; got 0",
     ),
     "nice width=0": (lambda k: fk.nice(k, dim=2, width=0), r"MLP: width must be an int >= 1"),
     "nsf width=0": (lambda k: fk.nsf(k, dim=2, width=0), r"MLP: width must be an int >= 1"),

@@ -31,7 +31,6 @@ def test_checkerboard_squeeze_turns_a_checkerboard_into_a_channel_split():
     [
         ((5, 4, 1), {}, r"height and width must be even.*got image shape \(5, 4, 1\)"),
         ((4, 4), {}, r"expected one image of shape \(H, W, C\).*got shape \(4, 4\)"),
-        ((4, 4, 1), {"ordering": "zigzag"}, "unknown ordering 'zigzag'"),
     ],
 )
 def test_squeeze_errors(shape, kwargs, message):

@@ -37,6 +37,7 @@ from ._elementwise import Tanh as Tanh
 from ._embed import EmbedCondition as EmbedCondition
 from ._from_distrax import FromDistrax as FromDistrax
 from ._invert import Invert as Invert
+from ._jet_coupling import JetSplit as JetSplit
 from ._jet_coupling import jet_coupling as jet_coupling
 from ._jet_coupling import jet_mask as jet_mask
 from ._logit_preprocess import LogitPreprocess as LogitPreprocess
@@ -53,6 +54,7 @@ from ._spline import RationalQuadraticSplineTransformer as RationalQuadraticSpli
 from ._spline_coupling import spline_coupling as spline_coupling
 from ._split_prior import split_prior as split_prior
 from ._squeeze import Squeeze as Squeeze
+from ._squeeze import SqueezeOrdering as SqueezeOrdering
 from ._stack import Stack as Stack
 from ._stack import with_unroll as with_unroll
 from ._transformer_autoregressive import TransformerAutoregressive as TransformerAutoregressive
@@ -85,6 +87,7 @@ __all__ = [
     "Invert",
     "InvertibleConv1x1",
     "InvertibleConv1x1LU",
+    "JetSplit",
     "LeakyReLU",
     "Logit",
     "LogitPreprocess",
@@ -104,6 +107,7 @@ __all__ = [
     "SoftplusAffineTransformer",
     "SplitChannels",
     "Squeeze",
+    "SqueezeOrdering",
     "Stack",
     "StandardizeTransformer",
     "Tanh",

@@ -1,21 +1,41 @@
 """Jet's coupling (Kolesnikov et al. 2024): an affine coupling over a patch sequence with a
 bidirectional transformer (ViT) conditioner, splitting either channels or patches."""
 
+from typing import Literal, get_args
+
 import equinox as eqx
 import numpy as np
 
 from .._typing import Array, PRNGKeyArray, Shape
 from ..nn._transformer import CausalTransformer
+from ._choices import check_choice
 from ._coupling import Coupling
 from ._transformers import AffineTransformer
 
-SPLITS = ("channel", "spatial")
+JetSplit = Literal["channel", "spatial"]
+"""How a Jet coupling splits a ``(T, D)`` sequence: ``"channel"`` (half of every token's
+features) or ``"spatial"`` (every other token)."""
+
+JET_SPLITS: tuple[JetSplit, ...] = get_args(JetSplit)
 
 
-def jet_mask(shape: Shape, split: str, parity: int = 0) -> np.ndarray:
-    """The kept entries of a ``(T, D)`` sequence: the first (``parity=1``: last) ``D // 2``
-    features of every token (``"channel"``), or every token ``t`` with ``t % 2 == parity``
-    (``"spatial"``; ``T`` must be even so both halves have ``T/2`` tokens)."""
+def jet_mask(shape: Shape, split: JetSplit, parity: int = 0) -> np.ndarray:
+    """The kept entries of a ``(T, D)`` sequence for a Jet coupling.
+
+    Args:
+        shape: the sequence shape ``(T, D)``.
+        split: ``"channel"``: the first (``parity=1``: last) ``D // 2`` features of every
+            token; ``"spatial"``: every token ``t`` with ``t % 2 == parity`` (``T`` must be
+            even so both halves have ``T/2`` tokens).
+        parity: which half is kept.
+
+    Returns:
+        A boolean array of shape ``(T, D)``, True on the kept entries.
+
+    Raises:
+        ValueError: ``split`` is not one of :data:`JET_SPLITS` or does not fit ``shape``.
+    """
+    check_choice("jet_coupling", "split", split, JET_SPLITS)
     seq_len, features = shape
     mask = np.zeros((seq_len, features), bool)
     if split == "channel":
@@ -26,15 +46,13 @@ def jet_mask(shape: Shape, split: str, parity: int = 0) -> np.ndarray:
             mask[:, features - half :] = True
         else:
             mask[:, :half] = True
-    elif split == "spatial":
-        if seq_len % 2:
-            raise ValueError(
-                f"jet_coupling: a spatial split pairs tokens, so T must be even; got shape "
-                f"{tuple(shape)}. Use split='channel' or a patch size giving an even count."
-            )
-        mask[parity::2] = True
-    else:
-        raise ValueError(f"jet_coupling: unknown split {split!r}; expected one of {SPLITS}.")
+        return mask
+    if seq_len % 2:
+        raise ValueError(
+            f"jet_coupling: a spatial split pairs tokens, so T must be even; got shape "
+            f"{tuple(shape)}. Use split='channel' or a patch size giving an even count."
+        )
+    mask[parity::2] = True
     return mask
 
 
@@ -53,7 +71,7 @@ def jet_coupling(
     key: PRNGKeyArray,
     shape: Shape,
     *,
-    split: str = "channel",
+    split: JetSplit = "channel",
     parity: int = 0,
     width: int = 64,
     depth: int = 2,

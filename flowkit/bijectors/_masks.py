@@ -3,7 +3,17 @@
 Convention: ``True`` marks entries that pass through unchanged and condition the rest.
 """
 
+from typing import Literal, get_args
+
 import numpy as np
+
+from ._choices import check_choice
+
+MaskName = Literal["alternating", "half"]
+"""A 1-D coupling mask by name: ``"alternating"`` (even/odd entries) or ``"half"``
+(first/second half)."""
+
+MASKS: tuple[MaskName, ...] = get_args(MaskName)
 
 
 def half_mask(dim: int, parity: int = 0) -> np.ndarray:
@@ -31,9 +41,22 @@ def channel_mask(height: int, width: int, channels: int, parity: int = 0) -> np.
     return np.broadcast_to(chosen, (height, width, channels)).copy()
 
 
-def vector_mask(kind: str, dim: int, parity: int = 0) -> np.ndarray:
-    """A 1-D mask by name: ``"half"`` or ``"alternating"``."""
-    makers = {"half": half_mask, "alternating": alternating_mask}
-    if kind not in makers:
-        raise ValueError(f"Unknown mask kind {kind!r}; expected one of {sorted(makers)}.")
-    return makers[kind](dim, parity)
+def vector_mask(
+    kind: MaskName, dim: int, parity: int = 0, *, owner: str = "vector_mask"
+) -> np.ndarray:
+    """A 1-D mask of ``dim`` entries by name (one of :data:`MASKS`).
+
+    Args:
+        kind: ``"alternating"`` (:func:`alternating_mask`) or ``"half"`` (:func:`half_mask`).
+        dim: the number of entries.
+        parity: which of the mask and its complement.
+        owner: the public function named in an error, e.g. ``"realnvp"``.
+
+    Returns:
+        A boolean array of shape ``(dim,)``, True on the entries that pass through.
+
+    Raises:
+        ValueError: ``kind`` is not one of :data:`MASKS`.
+    """
+    check_choice(owner, "mask", kind, MASKS)
+    return half_mask(dim, parity) if kind == "half" else alternating_mask(dim, parity)

@@ -1,13 +1,21 @@
 """The 2x2 squeeze: space to depth on one image ``(H, W, C)`` and back."""
 
+from typing import Literal, get_args
+
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
 from .._typing import Shape
 from ._base import AbstractBijector
+from ._choices import check_choice
 
-ORDERINGS = ("space_to_depth", "checkerboard")
+SqueezeOrdering = Literal["space_to_depth", "checkerboard"]
+"""The channel order of :class:`Squeeze`'s 2x2 blocks: ``"space_to_depth"`` (row-major) or
+``"checkerboard"`` (multi-scale RealNVP's: one checkerboard colour per half of the
+channels)."""
+
+SQUEEZE_ORDERINGS: tuple[SqueezeOrdering, ...] = get_args(SqueezeOrdering)
 
 # Slot of each pixel of a 2x2 block, indexed [row][col], for each ordering. The output
 # channel of input channel c at slot s is s * C + c.
@@ -42,10 +50,10 @@ class Squeeze(AbstractBijector):
     exact_inverse = True  # one closed-form pass each way
 
     shape: Shape = eqx.field(static=True)
-    ordering: str = eqx.field(static=True)
+    ordering: SqueezeOrdering = eqx.field(static=True)
     cond_shape: None = eqx.field(static=True)
 
-    def __init__(self, shape: Shape, ordering: str = "space_to_depth"):
+    def __init__(self, shape: Shape, ordering: SqueezeOrdering = "space_to_depth"):
         error = image_shape_error("Squeeze", shape)
         if error:
             raise ValueError(error)
@@ -55,10 +63,7 @@ class Squeeze(AbstractBijector):
                 f"Squeeze: height and width must be even to form 2x2 blocks; got image shape "
                 f"{tuple(shape)}. Crop or pad the image, or squeeze fewer times."
             )
-        if ordering not in ORDERINGS:
-            raise ValueError(
-                f"Squeeze: unknown ordering {ordering!r}; expected one of {ORDERINGS}."
-            )
+        check_choice("Squeeze", "ordering", ordering, SQUEEZE_ORDERINGS)
         self.shape = (h, w, c)
         self.ordering = ordering
         self.cond_shape = None

@@ -2,6 +2,7 @@
 
 import argparse
 import math
+from typing import Literal, get_args
 
 import jax
 
@@ -9,9 +10,14 @@ import flowkit as fk
 
 from ._errors import UserError, choice_error
 
-VECTOR_MODELS = ("nice", "realnvp", "maf", "nsf")
-IMAGE_MODELS = ("glow", "realnvp-multiscale", "tarflow")
-MODELS = VECTOR_MODELS + IMAGE_MODELS
+VectorModelName = Literal["nice", "realnvp", "maf", "nsf"]
+ImageModelName = Literal["glow", "realnvp-multiscale", "tarflow"]
+ModelName = Literal[VectorModelName, ImageModelName]
+"""``flowkit train --model``: a factory of :mod:`flowkit.flows` by name (``-`` for ``_``)."""
+
+VECTOR_MODELS: tuple[VectorModelName, ...] = get_args(VectorModelName)
+IMAGE_MODELS: tuple[ImageModelName, ...] = get_args(ImageModelName)
+MODELS: tuple[ModelName, ...] = get_args(ModelName)
 
 
 def model_event_shape(name: str, data_shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -9,18 +9,22 @@ from .._engine._memory_mode import MemoryMode as MemoryMode
 from .._engine._memory_mode import backprop_plan as backprop_plan
 from .._engine._modes import MemoryModeName as MemoryModeName
 from .._engine._with_memory_mode import with_memory_mode as with_memory_mode
+from ..bijectors._masks import MaskName as MaskName
 from ._bases import make_base as make_base
 from ._bases import standard_logistic as standard_logistic
 from ._bases import standard_normal as standard_normal
 from ._bases import uniform as uniform
 from ._factories import nice as nice
 from ._factories import realnvp as realnvp
+from ._factories_autoregressive import NSFKind as NSFKind
+from ._factories_autoregressive import PermutationName as PermutationName
 from ._factories_autoregressive import iaf as iaf
 from ._factories_autoregressive import maf as maf
 from ._factories_autoregressive import nsf as nsf
 from ._factories_image import count_parameters as count_parameters
 from ._factories_image import glow as glow
 from ._factories_image import realnvp_multiscale as realnvp_multiscale
+from ._factory_args import TransformerName as TransformerName
 from ._flow import Flow as Flow
 from ._frozen_base import FrozenBase as FrozenBase
 from ._frozen_base import trainable_filter as trainable_filter
@@ -36,8 +40,12 @@ from ._tarflow import with_guidance as with_guidance
 __all__ = [
     "Flow",
     "FrozenBase",
+    "MaskName",
     "MemoryMode",
     "MemoryModeName",
+    "NSFKind",
+    "PermutationName",
+    "TransformerName",
     "add_noise",
     "advance_batch_norm",
     "backprop_plan",

@@ -13,7 +13,7 @@ from ..bijectors._base import AbstractBijector
 from ..bijectors._chain import Chain
 from ..bijectors._coupling import Coupling
 from ..bijectors._elementwise import Scale
-from ..bijectors._masks import vector_mask
+from ..bijectors._masks import MaskName, vector_mask
 from ..bijectors._stack import Stack
 from ..nn._mlp import MLP
 from ._bases import make_base
@@ -21,6 +21,7 @@ from ._factory_args import (
     ConditionerSpec,
     TransformerSpec,
     as_cond_shape,
+    check_transformer,
     make_conditioner,
     make_transformer,
 )
@@ -34,17 +35,19 @@ def coupling_stack(
     key: PRNGKeyArray,
     make_coupling: Callable[[PRNGKeyArray, np.ndarray], AbstractBijector],
     *,
+    owner: str,
     dim: int,
     num_layers: int,
-    mask: str,
+    mask: MaskName,
 ) -> AbstractBijector:
     """``num_layers`` couplings with alternating masks, scan-stacked in (mask, ~mask) pairs.
 
     ``make_coupling(key, mask_array)`` builds one layer. An odd count adds one final layer.
+    ``owner``: the public factory named in errors.
     """
     if num_layers < 1:
-        raise ValueError(f"num_layers must be >= 1; got {num_layers}.")
-    masks = [vector_mask(mask, dim, 0), vector_mask(mask, dim, 1)]
+        raise ValueError(f"{owner}: num_layers must be >= 1; got {num_layers}.")
+    masks = [vector_mask(mask, dim, p, owner=owner) for p in (0, 1)]
 
     def pair(k):
         k0, k1 = jax.random.split(k)
@@ -73,6 +76,7 @@ def mlp_couplings(
 ) -> Callable[[PRNGKeyArray, np.ndarray], Coupling]:
     """``(key, mask) -> Coupling`` with the given transformer and (by default MLP)
     conditioner, whose last layer starts at zero so a fresh layer is the identity."""
+    check_transformer(owner, transformer)
     cond_size = None if cond_shape is None else math.prod(cond_shape)
 
     def default_mlp(k, n_in, n_out, *, cond_size):
@@ -106,7 +110,7 @@ def realnvp(
     num_layers: int = 8,
     width: int = 64,
     depth: int = 2,
-    mask: str = "alternating",
+    mask: MaskName = "alternating",
     activation: Callable[[Array], Array] = jax.nn.relu,
     transformer: TransformerSpec = "affine",
     conditioner: ConditionerSpec | None = None,
@@ -134,7 +138,7 @@ def realnvp(
         "realnvp", transformer, conditioner, width=width, depth=depth,
         activation=activation, cond_shape=cond_shape,
     )  # fmt: skip
-    bijector = coupling_stack(key, make, dim=dim, num_layers=num_layers, mask=mask)
+    bijector = coupling_stack(key, make, owner="realnvp", dim=dim, num_layers=num_layers, mask=mask)
     return Flow(bijector, make_base(base, (dim,)))
 
 
@@ -145,7 +149,7 @@ def nice(
     num_layers: int = 4,
     width: int = 64,
     depth: int = 4,
-    mask: str = "alternating",
+    mask: MaskName = "alternating",
     activation: Callable[[Array], Array] = jax.nn.relu,
     conditioner: ConditionerSpec | None = None,
     base: "str | distrax.Distribution" = "logistic",
@@ -162,7 +166,7 @@ def nice(
         "nice", "additive", conditioner, width=width, depth=depth, activation=activation,
         cond_shape=cond_shape,
     )  # fmt: skip
-    couplings = coupling_stack(key, make, dim=dim, num_layers=num_layers, mask=mask)
+    couplings = coupling_stack(key, make, owner="nice", dim=dim, num_layers=num_layers, mask=mask)
     # In the density direction (the inverse) data goes through the couplings, then the scaling.
     layers: Sequence[AbstractBijector] = [Scale(jnp.zeros((dim,))), couplings]
     return Flow(Chain(layers), make_base(base, (dim,)))

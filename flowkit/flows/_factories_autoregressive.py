@@ -2,7 +2,7 @@
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 import jax
 
@@ -10,6 +10,8 @@ from .._typing import Array, PRNGKeyArray, Shape
 from ..bijectors._autoregressive import InverseAutoregressive, MaskedAutoregressive
 from ..bijectors._base import AbstractBijector
 from ..bijectors._chain import Chain
+from ..bijectors._choices import check_choice
+from ..bijectors._masks import MASKS, MaskName
 from ..bijectors._permute import Reverse, random_permutation
 from ..bijectors._stack import Stack
 from ..nn._made import MADE
@@ -19,24 +21,34 @@ from ._factory_args import (
     ConditionerSpec,
     TransformerSpec,
     as_cond_shape,
+    check_transformer,
     make_conditioner,
     make_transformer,
 )
 from ._flow import Flow
 
-PERMUTATIONS = ("reverse", "random")
+PermutationName = Literal["reverse", "random"]
+"""The order between autoregressive layers: ``"reverse"`` (each layer reverses the entries)
+or ``"random"`` (a random permutation drawn per layer)."""
+
+PERMUTATIONS: tuple[PermutationName, ...] = get_args(PermutationName)
+
+NSFKind = Literal["coupling", "autoregressive"]
+"""The layers of :func:`nsf`: ``"coupling"`` (spline couplings) or ``"autoregressive"``
+(MAF with spline transformers)."""
+
+NSF_KINDS: tuple[NSFKind, ...] = get_args(NSFKind)
 
 if TYPE_CHECKING:  # distrax (TensorFlow Probability) is slow to import
     import distrax
 
 
-def _check(dim: int, num_layers: int, permutation: str):
+def _check(owner: str, dim: int, num_layers: int, permutation: str):
     if dim < 1 or num_layers < 1:
-        raise ValueError(f"need dim >= 1 and num_layers >= 1; got dim={dim}, {num_layers=}.")
-    if permutation not in PERMUTATIONS:
         raise ValueError(
-            f"Unknown permutation {permutation!r}; expected one of {list(PERMUTATIONS)}."
+            f"{owner}: need dim >= 1 and num_layers >= 1; got dim={dim}, {num_layers=}."
         )
+    check_choice(owner, "permutation", permutation, PERMUTATIONS)
 
 
 def autoregressive_stack(
@@ -52,7 +64,7 @@ def autoregressive_stack(
     tail_bound: float,
     width: int,
     depth: int,
-    permutation: str,
+    permutation: PermutationName,
     activation: Callable[[Array], Array],
     cond_shape: Shape | None,
 ) -> AbstractBijector:
@@ -62,7 +74,8 @@ def autoregressive_stack(
     or a random permutation drawn per layer) changes the order the next layer sees. A
     ``conditioner`` builder must return a MADE (its masks make the layer autoregressive).
     """
-    _check(dim, num_layers, permutation)
+    _check(owner, dim, num_layers, permutation)
+    check_transformer(owner, transformer)
     cond_size = None if cond_shape is None else math.prod(cond_shape)
 
     def default_made(k, n_in, num_params, *, cond_size):
@@ -103,7 +116,7 @@ def maf(
     depth: int = 2,
     transformer: TransformerSpec = "affine",
     conditioner: ConditionerSpec | None = None,
-    permutation: str = "reverse",
+    permutation: PermutationName = "reverse",
     num_bins: int = 8,
     tail_bound: float = 3.0,
     activation: Callable[[Array], Array] = jax.nn.relu,
@@ -141,7 +154,7 @@ def iaf(
     depth: int = 2,
     transformer: TransformerSpec = "affine",
     conditioner: ConditionerSpec | None = None,
-    permutation: str = "reverse",
+    permutation: PermutationName = "reverse",
     num_bins: int = 8,
     tail_bound: float = 3.0,
     activation: Callable[[Array], Array] = jax.nn.relu,
@@ -169,15 +182,15 @@ def nsf(
     key: PRNGKeyArray,
     *,
     dim: int,
-    kind: str = "coupling",
+    kind: NSFKind = "coupling",
     num_layers: int = 6,
     width: int = 64,
     depth: int = 2,
     num_bins: int = 8,
     tail_bound: float = 3.0,
     conditioner: ConditionerSpec | None = None,
-    mask: str = "alternating",
-    permutation: str = "reverse",
+    mask: MaskName = "alternating",
+    permutation: PermutationName = "reverse",
     activation: Callable[[Array], Array] = jax.nn.relu,
     base: "str | distrax.Distribution" = "normal",
     cond_shape: int | Shape | None = None,
@@ -191,8 +204,20 @@ def nsf(
         num_bins, tail_bound: spline bins on ``[-tail_bound, tail_bound]``; identity outside.
         width, depth: the conditioner's hidden width and number of hidden layers.
         conditioner: a network builder as in :func:`realnvp` (coupling) or :func:`maf`.
+        mask: the couplings' mask, as in :func:`realnvp` (``kind="coupling"``).
+        permutation: as in :func:`maf` (``kind="autoregressive"``).
         base, cond_shape: as in :func:`realnvp`.
+
+    Returns:
+        A :class:`Flow` on events of shape ``(dim,)``.
+
+    Raises:
+        ValueError: ``kind``, ``mask`` or ``permutation`` is not one of :data:`NSF_KINDS`,
+            ``MASKS`` or :data:`PERMUTATIONS`, or a size does not fit.
     """
+    check_choice("nsf", "kind", kind, NSF_KINDS)
+    check_choice("nsf", "mask", mask, MASKS)
+    check_choice("nsf", "permutation", permutation, PERMUTATIONS)
     if kind == "autoregressive":
         return maf(
             key, dim=dim, num_layers=num_layers, width=width, depth=depth,
@@ -200,8 +225,6 @@ def nsf(
             num_bins=num_bins, tail_bound=tail_bound, activation=activation, base=base,
             cond_shape=cond_shape,
         )  # fmt: skip
-    if kind != "coupling":
-        raise ValueError(f"nsf: unknown kind {kind!r}; expected 'coupling' or 'autoregressive'.")
     if dim < 2:
         raise ValueError(f"nsf(kind='coupling') needs dim >= 2; got dim={dim}.")
     cond_shape = as_cond_shape("nsf", cond_shape)
@@ -209,5 +232,5 @@ def nsf(
         "nsf", "spline", conditioner, width=width, depth=depth, activation=activation,
         cond_shape=cond_shape, num_bins=num_bins, tail_bound=tail_bound,
     )  # fmt: skip
-    bijector = coupling_stack(key, make, dim=dim, num_layers=num_layers, mask=mask)
+    bijector = coupling_stack(key, make, owner="nsf", dim=dim, num_layers=num_layers, mask=mask)
     return Flow(bijector, make_base(base, (dim,)))

@@ -9,6 +9,7 @@ a :class:`LogitPreprocess` there, ``rescale=(low, high)`` a :class:`Rescale`.
 """
 
 from collections.abc import Callable
+from typing import Literal
 
 import equinox as eqx
 import jax
@@ -31,7 +32,7 @@ from ..bijectors._split_prior import split_prior as split_prior_layer
 from ..bijectors._squeeze import Squeeze, image_shape_error
 from ..bijectors._stack import Stack
 from ._bases import standard_normal
-from ._factory_args import TransformerSpec, as_cond_shape, make_transformer
+from ._factory_args import TransformerSpec, as_cond_shape, check_transformer, make_transformer
 from ._flow import Flow
 from ._frozen_base import trainable_filter
 
@@ -44,7 +45,12 @@ def _halvings(n: int) -> int:
     return count
 
 
-def _check_scales(name: str, image_shape: Shape, num_scales: int, squeezes_per_scale: str):
+def _check_scales(
+    name: str,
+    image_shape: Shape,
+    num_scales: int,
+    squeezes_per_scale: Literal["all", "all but last"],
+):
     """Raise unless ``num_scales`` fits ``image_shape``; ``squeezes_per_scale`` is "all" (every
     scale squeezes, Glow) or "all but last" (RealNVP: the last scale does not)."""
     error = image_shape_error(name, image_shape)
@@ -260,6 +266,7 @@ def glow(
         raise ValueError(f"glow: layers_per_scale must be >= 1; got {layers_per_scale}.")
     cond_shape = as_cond_shape("glow", cond_shape)
     rescale = _check_preprocess("glow", logit_alpha, rescale)
+    check_transformer("glow", coupling, "coupling")  # before tracing, so a bad name stays one line
     conv = InvertibleConv1x1LU if lu_decomposed else InvertibleConv1x1
 
     def step(shape, k):

@@ -1,12 +1,13 @@
 """What factories accept: names or objects for the base, transformer and conditioner."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, get_args
 
 import equinox as eqx
 import jax
 
 from .._typing import PRNGKeyArray, Shape
+from ..bijectors._choices import check_choice
 from ..bijectors._spline import RationalQuadraticSplineTransformer
 from ..bijectors._transformers import (
     AbstractTransformer,
@@ -15,10 +16,16 @@ from ..bijectors._transformers import (
     SoftplusAffineTransformer,
 )
 
-TRANSFORMERS = ("affine", "softplus", "spline", "additive")
-# A transformer, its class, or a function ``num_entries -> transformer`` (for transformers
-# with per-entry parameters, such as AffineTransformer's rescale).
-TransformerSpec = str | AbstractTransformer | Callable[[int], AbstractTransformer]
+TransformerName = Literal["affine", "softplus", "spline", "additive"]
+"""A coupling or autoregressive layer's elementwise map by name: ``"affine"`` (tanh-bounded
+log-scale), ``"softplus"`` (softplus scale), ``"spline"`` (rational-quadratic) or
+``"additive"`` (a shift)."""
+
+TRANSFORMERS: tuple[TransformerName, ...] = get_args(TransformerName)
+
+# A name, a transformer, its class, or a function ``num_entries -> transformer`` (for
+# transformers with per-entry parameters, such as AffineTransformer's rescale).
+TransformerSpec = TransformerName | AbstractTransformer | Callable[[int], AbstractTransformer]
 # A function ``(key, in_size, out_size, *, cond_size) -> network``, e.g. ``MLP`` or
 # ``functools.partial(MLP, width=128)``; the network maps ``(x, condition)`` to parameters.
 ConditionerSpec = Callable[..., Callable]
@@ -37,6 +44,23 @@ def as_cond_shape(owner: str, cond_shape: int | Shape | None) -> Shape | None:
     return shape
 
 
+def check_transformer(owner: str, spec: TransformerSpec, option: str = "transformer") -> None:
+    """Raise unless a named ``spec`` is one of :data:`TRANSFORMERS` (objects and builders
+    pass): factories call it before building layers, so the error is not raised mid-trace.
+
+    Raises:
+        ValueError: naming the valid names and what came.
+    """
+    if isinstance(spec, str):
+        check_choice(
+            owner,
+            option,
+            spec,
+            TRANSFORMERS,
+            also="an AbstractTransformer, or a function num_entries -> transformer",
+        )
+
+
 def make_transformer(
     owner: str, spec: TransformerSpec, num_entries: int, num_bins: int = 8, tail_bound: float = 3.0
 ) -> AbstractTransformer:
@@ -46,19 +70,15 @@ def make_transformer(
     above), ``"spline"`` (rational-quadratic, ``num_bins`` on ``+/-tail_bound``) and
     ``"additive"`` (a shift).
     """
-    if isinstance(spec, str):
-        if spec == "affine":
-            return AffineTransformer(num_entries)
-        if spec == "softplus":
-            return SoftplusAffineTransformer()
-        if spec == "spline":
-            return RationalQuadraticSplineTransformer(num_bins, tail_bound)
-        if spec == "additive":
-            return AdditiveTransformer()
-        raise ValueError(
-            f"{owner}: unknown transformer {spec!r}; expected one of {list(TRANSFORMERS)}, an "
-            "AbstractTransformer, or a function num_entries -> transformer."
-        )
+    check_transformer(owner, spec)
+    if isinstance(spec, str):  # one of TRANSFORMERS
+        named: dict[str, Callable[[], AbstractTransformer]] = {
+            "affine": lambda: AffineTransformer(num_entries),
+            "softplus": SoftplusAffineTransformer,
+            "spline": lambda: RationalQuadraticSplineTransformer(num_bins, tail_bound),
+            "additive": AdditiveTransformer,
+        }
+        return named[spec]()
     transformer = spec if isinstance(spec, AbstractTransformer) else spec(num_entries)
     if not isinstance(transformer, AbstractTransformer):
         raise TypeError(
