@@ -1,6 +1,7 @@
 """Code blocks of markdown files, for the tests that run the README's and the docs' code."""
 
 import re
+import textwrap
 from pathlib import Path
 
 SKIP = "<!-- skip -->"
@@ -16,9 +17,10 @@ def code_blocks(path: Path, language: str, *, skipped: bool = True) -> list[str]
         skipped: whether to include blocks preceded by a ``<!-- skip -->`` line.
 
     Returns:
-        The blocks' code, without the fences.
+        The blocks' code, without the fences, dedented.
     """
     found = re.findall(
         rf"({re.escape(SKIP)}[ \t]*\n[ \t]*)?```{language}\n(.*?)```", path.read_text(), flags=re.S
     )
-    return [code for marker, code in found if skipped or not marker]
+    # a block inside a list item is indented with it
+    return [textwrap.dedent(code) for marker, code in found if skipped or not marker]

@@ -13,10 +13,8 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 NOT_RUN_YET = {
     "data.md": "its first block downloads Fashion-MNIST, which the tests cannot reach",
-    "image_flows.md": "its blocks use names (fk, key, pixels, digits) no block defines",
-    "memory.md": "its blocks use names (key, optimizer) no block defines; being rewritten",
 }
-"""Pages owned by other areas whose blocks do not run as written yet (issue 28)."""
+"""Pages whose blocks cannot run here, and why."""
 
 
 @pytest.mark.parametrize("page", sorted(p.name for p in DOCS.glob("*.md")))
