@@ -112,7 +112,14 @@ class InvertibleConv1x1LU(AbstractBijector):
         return lower, upper
 
     def weight(self, dtype=None) -> Array:
-        """The ``(C, C)`` matrix ``W`` this layer applies."""
+        """The matrix ``W`` this layer applies.
+
+        Args:
+            dtype: the dtype to compute ``W`` in; None: that of ``log_s``.
+
+        Returns:
+            ``W``, shape ``(C, C)``.
+        """
         lower, upper = self._factors(dtype or self.log_s.dtype)
         return (lower @ upper)[jnp.argsort(self.permutation)]
 

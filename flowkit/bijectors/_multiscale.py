@@ -81,7 +81,15 @@ class MultiScale(AbstractComposite):
         return c if self.inner is None else c // 2
 
     def split(self, h: Array) -> tuple[Array, Array]:
-        """``h (..., H', W', C')`` -> ``(kept (..., num_kept), factored (..., C' - num_kept))``."""
+        """Split ``transform``'s output into the kept and the factored-out channels.
+
+        Args:
+            h: shape ``(..., H', W', C')``, leading batch axes allowed.
+
+        Returns:
+            ``(kept, factored)``, shapes ``(..., H', W', num_kept)`` and
+            ``(..., H', W', C' - num_kept)``.
+        """
         return h[..., : self.num_kept], h[..., self.num_kept :]
 
     def pieces(self):

@@ -227,8 +227,21 @@ class TransformerAutoregressive(AbstractBijector):
         return self._orient(x), jnp.sum(log_deriv)
 
     def forward_and_log_det_uncached(self, z, condition=None):
-        """The forward map recomputing the whole prefix at every step (no cache): the
-        reference :meth:`forward_and_log_det` is checked against, quadratic in ``T``."""
+        """The forward map recomputing the whole prefix at every step (no cache).
+
+        The reference :meth:`forward_and_log_det` is checked against, quadratic in ``T``.
+
+        Args:
+            z: one event, shape ``(T, D)``.
+            condition: shape ``cond_shape``, or None for an unconditional block.
+
+        Returns:
+            ``(x, log_det)``: ``x`` of shape ``(T, D)`` and the scalar ``log|det dx/dz|``.
+
+        Raises:
+            ValueError: ``z`` or ``condition`` does not have the shape above.
+            TypeError: ``z`` is not float32/float64.
+        """
         name = "TransformerAutoregressive.forward_and_log_det_uncached"
         z = check_event(name, "z", z, self.shape)
         return self._forward_uncached(z, check_condition(name, condition, self.cond_shape))
