@@ -16,6 +16,12 @@ class ActNorm(AbstractBijector):
     is ``H * W * sum(log_scale)``. A fresh layer is the identity; :func:`flowkit.data_init`
     returns a model whose ActNorm layers map a given batch to zero mean and unit variance per
     channel, in whichever direction the model's density pass runs them.
+
+    Args:
+        shape: the event shape, channels last, e.g. ``(H, W, C)`` or ``(C,)``.
+
+    Raises:
+        ValueError: if ``shape`` is ``()`` (no channel axis).
     """
 
     exact_inverse = True  # one closed-form pass each way
@@ -46,9 +52,20 @@ class ActNorm(AbstractBijector):
     def inverse_and_log_det(self, y, condition):
         return (y - self.loc) * jnp.exp(-self.log_scale), -self._log_det(y.dtype)
 
-    def initialised(self, batch: Float[Array, "N ..."], inverse: bool, eps: float = 1e-6):
-        """A copy whose forward (or inverse, if ``inverse``) maps ``batch`` to zero mean and
-        unit variance per channel. ``batch`` has a leading batch axis."""
+    def initialised(
+        self, batch: Float[Array, "N ..."], inverse: bool, eps: float = 1e-6
+    ) -> "ActNorm":
+        """A copy whose forward (or inverse) maps ``batch`` to zero mean, unit variance.
+
+        Args:
+            batch: events with a leading batch axis, shape ``(N, *shape)`` (or
+                ``(N, *out_shape)`` when ``inverse``).
+            inverse: standardise ``batch`` under the inverse map instead of the forward.
+            eps: added to each channel's variance so a constant channel stays finite.
+
+        Returns:
+            An ActNorm like this one with ``loc`` and ``log_scale`` (shape ``(C,)``) set.
+        """
         axes = tuple(range(batch.ndim - 1))
         mean = jnp.mean(batch, axis=axes)
         # eps keeps a constant channel (zero variance) from producing an infinite scale.

@@ -43,6 +43,17 @@ class MaskedAutoregressive(AbstractBijector):
     The inverse (data -> base, density evaluation) is one pass:
     ``z = T^-1(x; made(x))``. The forward (sampling) takes D sequential steps.
     ``transformer`` is any elementwise family: affine, softplus-affine, spline.
+
+    Args:
+        made: the masked autoencoder; its ``in_size`` ``D`` gives the event shape ``(D,)``
+            and it outputs ``transformer.num_params`` parameters per dimension.
+        transformer: the elementwise map each dimension goes through.
+        cond_shape: the condition's shape, or None: then ``(made.cond_size,)`` when the MADE
+            is conditional, else unconditional.
+
+    Raises:
+        ValueError: if the MADE's parameter count differs from ``transformer.num_params``
+            or ``cond_shape``'s size differs from ``made.cond_size``.
     """
 
     # One direction takes D sequential passes (sampling), too dear to rebuild inputs with:
@@ -106,7 +117,18 @@ class InverseAutoregressive(AbstractComposite):
 
     The forward (sampling, and ``Flow.sample_and_log_prob``) is MAF's one-pass direction;
     the inverse (density of given data) its D sequential steps. The choice for variational
-    inference. Same arguments as :class:`MaskedAutoregressive`, which it holds as ``maf``.
+    inference. It holds the :class:`MaskedAutoregressive` it inverts as ``maf``.
+
+    Args:
+        made: the masked autoencoder; its ``in_size`` ``D`` gives the event shape ``(D,)``
+            and it outputs ``transformer.num_params`` parameters per dimension.
+        transformer: the elementwise map each dimension goes through.
+        cond_shape: the condition's shape, or None: then ``(made.cond_size,)`` when the MADE
+            is conditional, else unconditional.
+
+    Raises:
+        ValueError: if the MADE's parameter count differs from ``transformer.num_params``
+            or ``cond_shape``'s size differs from ``made.cond_size``.
     """
 
     maf: MaskedAutoregressive

@@ -138,9 +138,33 @@ class AbstractBijector(eqx.Module):
         return self.exact_inverse
 
     def forward(self, x: ArrayLike, condition: ArrayLike | None = None) -> Float[Array, "..."]:
-        """Forward map of one event (shape ``shape`` to ``out_shape``), log-det dropped."""
+        """Forward map of one event, log-det dropped.
+
+        Args:
+            x: one event, shape ``shape``.
+            condition: shape ``cond_shape``, or None for an unconditional bijector.
+
+        Returns:
+            ``y``, shape ``out_shape``.
+
+        Raises:
+            ValueError: ``x`` or ``condition`` does not have the shape above.
+            TypeError: ``x`` is not float32/float64.
+        """
         return self.forward_and_log_det(jnp.asarray(x), _as_array(condition))[0]
 
     def inverse(self, y: ArrayLike, condition: ArrayLike | None = None) -> Float[Array, "..."]:
-        """Inverse map of one event (shape ``out_shape`` to ``shape``), log-det dropped."""
+        """Inverse map of one event, log-det dropped.
+
+        Args:
+            y: one event, shape ``out_shape``.
+            condition: shape ``cond_shape``, or None for an unconditional bijector.
+
+        Returns:
+            ``x``, shape ``shape``.
+
+        Raises:
+            ValueError: ``y`` or ``condition`` does not have the shape above.
+            TypeError: ``y`` is not float32/float64.
+        """
         return self.inverse_and_log_det(jnp.asarray(y), _as_array(condition))[0]

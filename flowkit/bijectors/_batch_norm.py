@@ -59,6 +59,18 @@ class BatchNorm(AbstractBijector):
     Inference mode (``inference=True``, e.g. via ``eqx.nn.inference_mode``): ``mean``/``var``
     are the running statistics held in ``state_index`` (never trained); an ordinary
     invertible per-channel affine map. ``momentum`` is the running averages' decay.
+
+    Args:
+        shape: the event shape, channels last, e.g. ``(H, W, C)`` or ``(C,)``.
+        momentum: the decay of the running mean and variance, in ``[0, 1)``.
+        eps: added to the variance before its square root; ``> 0``.
+        axis_name: the name of the vmapped batch axis the training-mode statistics are
+            taken over.
+        inference: start in inference mode (running statistics) instead of training mode.
+
+    Raises:
+        ValueError: if ``shape`` is ``()``, ``momentum`` is outside ``[0, 1)`` or
+            ``eps <= 0``.
     """
 
     log_scale: Float[Array, " C"]

@@ -15,6 +15,14 @@ class Chain(AbstractComposite):
     Layers may change the event shape (e.g. a squeeze) as long as each output shape is the
     next input shape. ``shape`` is the input shape; ``out_shape`` the output shape.
     Conditional layers get the chain's condition; unconditional ones get none.
+
+    Args:
+        layers: the bijectors in the order they apply; each one's ``out_shape`` must equal
+            the next one's ``shape``.
+
+    Raises:
+        ValueError: if ``layers`` is empty or two neighbours' shapes do not match.
+        TypeError: if a layer is not a flowkit bijector.
     """
 
     layers: tuple[AbstractBijector, ...]

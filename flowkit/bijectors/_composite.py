@@ -45,8 +45,13 @@ def opposite(method: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Child:
-    """Apply the bijector ``where(composite)`` (a field or an element of one, as for
-    ``eqx.tree_at``), in the composite's direction or, if ``inverted``, the opposite one."""
+    """Apply a sub-bijector of the composite, in its direction or the opposite one.
+
+    Args:
+        where: picks the sub-bijector from the composite (a field or an element of one, as
+            for ``eqx.tree_at``), e.g. ``lambda c: c.layers[0]``.
+        inverted: apply the sub-bijector in the opposite direction to the composite's.
+    """
 
     where: Callable[[Any], AbstractBijector]
     inverted: bool = False
@@ -54,9 +59,14 @@ class Child:
 
 @dataclasses.dataclass(frozen=True)
 class Scan:
-    """Apply ``num_layers`` stacked layers ``where(composite)`` in order (their array leaves
-    carry a leading layer axis), with ``jax.lax.scan`` unrolled ``unroll`` steps per loop
-    iteration (``True``: fully, no loop)."""
+    """Apply stacked layers of the composite one after another with ``jax.lax.scan``.
+
+    Args:
+        where: picks the stacked layers from the composite, a bijector whose array leaves
+            carry a leading layer axis of length ``num_layers``.
+        num_layers: how many layers are stacked.
+        unroll: ``jax.lax.scan``'s layers per loop iteration (``True``: fully, no loop).
+    """
 
     where: Callable[[Any], AbstractBijector]
     num_layers: int
@@ -81,7 +91,11 @@ class AbstractPlumbing(eqx.Module):
 
 
 class SplitChannels(AbstractPlumbing):
-    """Forward: ``h -> (h[..., :num_kept], h[..., num_kept:])``; inverse: concatenate back."""
+    """Forward: ``h -> (h[..., :num_kept], h[..., num_kept:])``; inverse: concatenate back.
+
+    Args:
+        num_kept: how many leading channels (last axis) stay active; the rest are set aside.
+    """
 
     num_kept: int = eqx.field(static=True)
 
@@ -96,7 +110,11 @@ class SplitChannels(AbstractPlumbing):
 
 
 class MergeChannels(AbstractPlumbing):
-    """The inverse of :class:`SplitChannels`: forward concatenates, inverse splits."""
+    """The inverse of :class:`SplitChannels`: forward concatenates, inverse splits.
+
+    Args:
+        num_kept: how many leading channels (last axis) the active part holds.
+    """
 
     num_kept: int = eqx.field(static=True)
 
@@ -108,7 +126,12 @@ class MergeChannels(AbstractPlumbing):
 
 
 class Reshape(AbstractPlumbing):
-    """Forward: each event from ``in_shape`` to ``out_shape`` (as many entries); inverse: back."""
+    """Forward: each event from ``in_shape`` to ``out_shape``; inverse: back.
+
+    Args:
+        in_shape: the event shape before the piece (forward).
+        out_shape: the event shape after it, with as many entries as ``in_shape``.
+    """
 
     in_shape: Shape = eqx.field(static=True)
     out_shape: Shape = eqx.field(static=True)

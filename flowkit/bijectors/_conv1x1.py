@@ -33,6 +33,13 @@ class InvertibleConv1x1(AbstractBijector):
     The event's last axis is the channel axis (``(H, W, C)`` for an image); the
     log-determinant is ``H * W * log|det W|``, an O(C^3) ``slogdet`` per call. See
     :class:`InvertibleConv1x1LU` for the O(C) variant.
+
+    Args:
+        key: the random key that draws the initial orthogonal matrix.
+        shape: the event shape, channels last, e.g. ``(H, W, C)``.
+
+    Raises:
+        ValueError: if ``shape`` has no channel axis (``()``) or zero channels.
     """
 
     exact_inverse = True  # one closed-form pass each way
@@ -65,6 +72,13 @@ class InvertibleConv1x1LU(AbstractBijector):
     orthogonal matrix. The log-determinant is ``H * W * sum(log_s)``: O(C). The fixed parts
     are integer arrays, so they are never trained; the strictly-lower / strictly-upper
     parts of ``lower`` / ``upper`` are the only entries used.
+
+    Args:
+        key: the random key that draws the orthogonal matrix the LU factors come from.
+        shape: the event shape, channels last, e.g. ``(H, W, C)``.
+
+    Raises:
+        ValueError: if ``shape`` has no channel axis (``()``) or zero channels.
     """
 
     exact_inverse = True  # one closed-form pass each way
@@ -98,7 +112,14 @@ class InvertibleConv1x1LU(AbstractBijector):
         return lower, upper
 
     def weight(self, dtype=None) -> Array:
-        """The ``(C, C)`` matrix ``W`` this layer applies."""
+        """The matrix ``W`` this layer applies.
+
+        Args:
+            dtype: the dtype to compute ``W`` in; None: that of ``log_s``.
+
+        Returns:
+            ``W``, shape ``(C, C)``.
+        """
         lower, upper = self._factors(dtype or self.log_s.dtype)
         return (lower @ upper)[jnp.argsort(self.permutation)]
 

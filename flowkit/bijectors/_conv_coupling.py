@@ -35,6 +35,13 @@ class ImageConditioner(eqx.Module):
     flattened condition) is broadcast over the image as extra channels. ``net`` maps
     ``(H, W, in_channels)`` to ``(H, W, out_channels * num_params)``; see
     :func:`image_conditioner_channels` for both counts.
+
+    Args:
+        mask: the coupling mask, boolean, shape ``(H, W, C)``; True entries are kept.
+        net: maps an image ``(H, W, in_channels)`` to ``(H, W, out_channels * num_params)``.
+
+    Raises:
+        ValueError: if ``mask`` is not shaped ``(H, W, C)``.
     """
 
     net: Callable[[Array], Array]
@@ -57,7 +64,15 @@ class ImageConditioner(eqx.Module):
     def __call__(
         self, kept: Float[Array, " n_kept"], condition: Float[Array, " k"] | None = None
     ) -> Float[Array, " n_params"]:
-        """Kept entries (flat, in index order) to the moved entries' parameters (flat)."""
+        """Kept entries to the moved entries' transformer parameters.
+
+        Args:
+            kept: the kept entries, flat in index order, shape ``(n_kept,)``.
+            condition: the coupling's flattened condition, shape ``(k,)``, or None.
+
+        Returns:
+            The parameters, flat, shape ``(n_moved * num_params,)``.
+        """
         h, w, c = self.shape
         if self.channels is not None:
             # Sorted flat indices of a per-pixel channel subset are exactly (h, w, kept_c).

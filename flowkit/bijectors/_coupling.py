@@ -225,12 +225,23 @@ def affine_coupling(
     activation: Callable[[Array], Array] = jax.nn.relu,
     cond_shape: Shape | None = None,
 ) -> Coupling:
-    """RealNVP's affine coupling: an MLP conditioner and a tanh-bounded log-scale
-    (:class:`AffineTransformer`); the identity when fresh. Arguments as
-    :func:`mlp_coupling`.
+    """RealNVP's affine coupling: an MLP conditioner and a tanh-bounded log-scale.
+
+    The transformer is an :class:`AffineTransformer`; the layer is the identity when fresh.
+
+    Args:
+        key: initialises the MLP.
+        mask: boolean array of the event shape; True entries are kept.
+        width: hidden units per MLP layer.
+        depth: hidden layers.
+        activation: the MLP's nonlinearity.
+        cond_shape: the condition's shape (fed to the MLP flattened), or None.
 
     Returns:
         A :class:`Coupling` mapping events of ``mask.shape``.
+
+    Raises:
+        ValueError: the mask keeps every entry or none.
     """
     transformer = AffineTransformer(int((~np.asarray(mask, bool)).sum()))
     return mlp_coupling(
@@ -248,11 +259,23 @@ def additive_coupling(
     activation: Callable[[Array], Array] = jax.nn.relu,
     cond_shape: Shape | None = None,
 ) -> Coupling:
-    """NICE's additive coupling ``y2 = x2 + m(x1)``: volume preserving; the identity when
-    fresh. Arguments as :func:`mlp_coupling`.
+    """NICE's additive coupling ``y2 = x2 + m(x1)``: volume preserving.
+
+    The layer is the identity when fresh.
+
+    Args:
+        key: initialises the MLP.
+        mask: boolean array of the event shape; True entries are kept.
+        width: hidden units per MLP layer.
+        depth: hidden layers.
+        activation: the MLP's nonlinearity.
+        cond_shape: the condition's shape (fed to the MLP flattened), or None.
 
     Returns:
         A :class:`Coupling` mapping events of ``mask.shape``.
+
+    Raises:
+        ValueError: the mask keeps every entry or none.
     """
     return mlp_coupling(
         key, mask, AdditiveTransformer(), width=width, depth=depth, activation=activation,

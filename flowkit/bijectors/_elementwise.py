@@ -37,7 +37,12 @@ class AbstractElementwise(AbstractBijector):
 
 
 class Identity(AbstractElementwise):
-    """``y = x``; log-determinant 0."""
+    """``y = x``; log-determinant 0.
+
+    Args:
+        shape: the event shape, default ``()`` (a scalar event); the map acts on each entry.
+        cond_shape: always ``None``: the map takes no condition.
+    """
 
     exact_inverse = True  # one closed-form pass each way
 
@@ -52,7 +57,17 @@ class Identity(AbstractElementwise):
 
 
 class Affine(AbstractElementwise):
-    """``y = loc + scale * x`` with a positive ``scale`` stored as its logarithm."""
+    """``y = loc + scale * x`` with a positive ``scale`` stored as its logarithm.
+
+    The event shape is the broadcast shape of ``loc`` and ``scale``.
+
+    Args:
+        loc: the shift, a scalar or an array shaped like the event.
+        scale: the positive factor, a scalar or an array broadcastable with ``loc``.
+
+    Raises:
+        ValueError: if a concrete ``scale`` has an entry ``<= 0``.
+    """
 
     exact_inverse = True  # one closed-form pass each way
 
@@ -85,6 +100,14 @@ class Rescale(AbstractElementwise):
     ``log_prob`` stays that of the data in [0, 1]: its log-determinant ``D log(high - low)``
     is part of every score, so bits/dim need no ``data_range``. ``(-1, 1)``: the signed
     scale; ``(-0.5, 0.5)``: Glow's ``x - 0.5``.
+
+    Args:
+        shape: the event shape, e.g. ``(H, W, C)`` for an image.
+        low: where 0 goes.
+        high: where 1 goes; greater than ``low``.
+
+    Raises:
+        ValueError: if ``high <= low``.
     """
 
     exact_inverse = True  # one closed-form pass each way
@@ -112,7 +135,11 @@ class Rescale(AbstractElementwise):
 
 
 class Scale(AbstractElementwise):
-    """``y = exp(log_scale) * x``: the diagonal scaling layer that ends a NICE flow."""
+    """``y = exp(log_scale) * x``: the diagonal scaling layer that ends a NICE flow.
+
+    Args:
+        log_scale: the logarithm of the factor per entry; its shape is the event shape.
+    """
 
     exact_inverse = True  # one closed-form pass each way
 
@@ -132,7 +159,12 @@ class Scale(AbstractElementwise):
 
 
 class Exp(AbstractElementwise):
-    """``y = exp(x)``, mapping the reals onto the positive reals."""
+    """``y = exp(x)``, mapping the reals onto the positive reals.
+
+    Args:
+        shape: the event shape, default ``()`` (a scalar event); the map acts on each entry.
+        cond_shape: always ``None``: the map takes no condition.
+    """
 
     exact_inverse = True  # one closed-form pass each way
 
@@ -148,7 +180,12 @@ class Exp(AbstractElementwise):
 
 
 class Sigmoid(AbstractElementwise):
-    """``y = 1 / (1 + exp(-x))``, mapping the reals onto (0, 1); its inverse is the logit."""
+    """``y = 1 / (1 + exp(-x))``, mapping the reals onto (0, 1); its inverse is the logit.
+
+    Args:
+        shape: the event shape, default ``()`` (a scalar event); the map acts on each entry.
+        cond_shape: always ``None``: the map takes no condition.
+    """
 
     # Saturates: in float32 sigmoid(20) == 1.0, whose logit is inf, so an input rebuilt
     # from the output could be wrong; invertible backprop stores it instead.
@@ -167,7 +204,12 @@ class Sigmoid(AbstractElementwise):
 
 
 class Logit(AbstractElementwise):
-    """``y = log(x / (1 - x))``, mapping (0, 1) onto the reals; the inverse of Sigmoid."""
+    """``y = log(x / (1 - x))``, mapping (0, 1) onto the reals; the inverse of Sigmoid.
+
+    Args:
+        shape: the event shape, default ``()`` (a scalar event); the map acts on each entry.
+        cond_shape: always ``None``: the map takes no condition.
+    """
 
     # Saturates: in float32 sigmoid(20) == 1.0, whose logit is inf, so an input rebuilt
     # from the output could be wrong; invertible backprop stores it instead.
@@ -185,7 +227,12 @@ class Logit(AbstractElementwise):
 
 
 class Tanh(AbstractElementwise):
-    """``y = tanh(x)``, mapping the reals onto (-1, 1)."""
+    """``y = tanh(x)``, mapping the reals onto (-1, 1).
+
+    Args:
+        shape: the event shape, default ``()`` (a scalar event); the map acts on each entry.
+        cond_shape: always ``None``: the map takes no condition.
+    """
 
     # Saturates: in float32 sigmoid(20) == 1.0, whose logit is inf, so an input rebuilt
     # from the output could be wrong; invertible backprop stores it instead.
@@ -203,7 +250,16 @@ class Tanh(AbstractElementwise):
 
 
 class LeakyReLU(AbstractElementwise):
-    """``y = x`` for ``x >= 0`` and ``negative_slope * x`` below; ``negative_slope > 0``."""
+    """``y = x`` for ``x >= 0`` and ``negative_slope * x`` below.
+
+    Args:
+        negative_slope: the slope below 0; must be ``> 0`` so the map stays invertible.
+        shape: the event shape, default ``()`` (a scalar event); the map acts on each entry.
+        cond_shape: always ``None``: the map takes no condition.
+
+    Raises:
+        ValueError: if ``negative_slope <= 0``.
+    """
 
     exact_inverse = True  # one closed-form pass each way
 
@@ -227,7 +283,12 @@ class LeakyReLU(AbstractElementwise):
 
 
 class Softplus(AbstractElementwise):
-    """``y = log(1 + exp(x))``, mapping the reals onto the positive reals."""
+    """``y = log(1 + exp(x))``, mapping the reals onto the positive reals.
+
+    Args:
+        shape: the event shape, default ``()`` (a scalar event); the map acts on each entry.
+        cond_shape: always ``None``: the map takes no condition.
+    """
 
     # Saturates: in float32 sigmoid(20) == 1.0, whose logit is inf, so an input rebuilt
     # from the output could be wrong; invertible backprop stores it instead.

@@ -16,6 +16,15 @@ class EmbedCondition(AbstractBijector):
     ``condition @ embedding``, so with one-hot labels each class gets its own learned
     vector of ``prod(bijector.cond_shape)`` entries (an embedding lookup). Soft labels or any
     other real vector of that length work too.
+
+    Args:
+        key: the random key that draws the embedding, shape ``(num_classes, E)`` with ``E``
+            the size of ``bijector.cond_shape``.
+        bijector: a conditional, shape-preserving bijector.
+        num_classes: the length of the condition vector this layer takes, ``(num_classes,)``.
+
+    Raises:
+        ValueError: if ``bijector`` is unconditional or changes the event shape.
     """
 
     bijector: AbstractBijector

@@ -12,6 +12,12 @@ class Invert(AbstractComposite):
 
     ``Invert(b)`` takes events of ``b.out_shape`` and returns ``b.shape``. E.g. the image
     factories write their models in the density direction and wrap them in ``Invert``.
+
+    Args:
+        bijector: the flowkit bijector to run backwards.
+
+    Raises:
+        TypeError: if ``bijector`` is not a flowkit bijector.
     """
 
     bijector: AbstractBijector

@@ -18,6 +18,13 @@ class LogitPreprocess(AbstractBijector):
     model (``Chain([LogitPreprocess(shape), ...])``) so that ``log_prob`` of data in [0, 1]
     includes its log-determinant, ``D log(1 - 2 alpha) - sum(log p + log(1 - p))`` with
     ``p = alpha + (1 - 2 alpha) x``; bits per dimension then refer to the data.
+
+    Args:
+        shape: the event shape, e.g. ``(H, W, C)`` for an image.
+        alpha: the margin kept from 0 and 1, in ``(0, 0.5)``.
+
+    Raises:
+        ValueError: if ``alpha`` is outside ``(0, 0.5)``.
     """
 
     # Saturates: in float32 sigmoid(20) == 1.0, whose logit is inf, so an input rebuilt

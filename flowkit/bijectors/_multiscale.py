@@ -29,6 +29,16 @@ class MultiScale(AbstractComposite):
     so the whole map is shape-preserving and the log-determinant is that of ``transform``
     plus that of ``inner``. In a :class:`flowkit.Flow` use ``Invert(multiscale)``: the
     base then draws every factored-out latent, and ``temperature`` scales them all.
+
+    Args:
+        transform: maps the image of ``shape`` to ``h`` of shape ``(H', W', C')`` with as
+            many entries, e.g. a squeeze followed by flow steps.
+        inner: the next scale, mapping shape ``(H', W', C' // 2)`` to itself, or None for
+            the last scale.
+
+    Raises:
+        ValueError: if ``transform``'s output is not an image ``(H', W', C')``, changes the
+            number of entries, or ``inner`` does not map ``(H', W', C' // 2)`` to itself.
     """
 
     transform: AbstractBijector
@@ -71,7 +81,15 @@ class MultiScale(AbstractComposite):
         return c if self.inner is None else c // 2
 
     def split(self, h: Array) -> tuple[Array, Array]:
-        """``h (..., H', W', C')`` -> ``(kept (..., num_kept), factored (..., C' - num_kept))``."""
+        """Split ``transform``'s output into the kept and the factored-out channels.
+
+        Args:
+            h: shape ``(..., H', W', C')``, leading batch axes allowed.
+
+        Returns:
+            ``(kept, factored)``, shapes ``(..., H', W', num_kept)`` and
+            ``(..., H', W', C' - num_kept)``.
+        """
         return h[..., : self.num_kept], h[..., self.num_kept :]
 
     def pieces(self):

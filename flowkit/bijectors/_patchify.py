@@ -14,6 +14,15 @@ class Patchify(AbstractBijector):
     Patch ``i * (W/p) + j`` holds the pixels of rows ``i*p..i*p+p-1`` and columns
     ``j*p..j*p+p-1``, flattened in (row, column, channel) order: the token sequence of a
     vision transformer (TarFlow, Jet). A permutation: log-determinant 0.
+
+    Args:
+        image_shape: the event shape ``(H, W, C)``, ``H`` and ``W`` divisible by
+            ``patch_size``.
+        patch_size: ``p``, the side of a square patch, a positive int.
+
+    Raises:
+        ValueError: if ``image_shape`` is not ``(H, W, C)``, ``patch_size`` is not a
+            positive int, or it does not divide ``H`` and ``W``.
     """
 
     shape: Shape = eqx.field(static=True)

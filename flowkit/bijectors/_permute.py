@@ -15,6 +15,15 @@ class Permute(AbstractBijector):
 
     The permutation is an integer array leaf, so a :class:`Stack` can hold a different one
     per layer (integer leaves are never trained).
+
+    Args:
+        permutation: a permutation of ``0 .. n-1``, shape ``(n,)``, ``n`` the number of
+            event entries.
+        shape: the event shape, holding ``n`` entries; default ``(n,)``.
+
+    Raises:
+        ValueError: if a concrete ``permutation`` is not a 1-D permutation of ``0 .. n-1``
+            or ``shape`` does not hold ``n`` entries.
     """
 
     exact_inverse = True  # one closed-form pass each way
@@ -52,13 +61,25 @@ class Permute(AbstractBijector):
 
 
 def random_permutation(key: PRNGKeyArray, shape: Shape) -> Permute:
-    """A :class:`Permute` with a uniformly random permutation of the event's entries."""
+    """A :class:`Permute` with a uniformly random permutation of the event's entries.
+
+    Args:
+        key: the random key that draws the permutation.
+        shape: the event shape.
+
+    Returns:
+        A Permute of events of shape ``shape``.
+    """
     size = int(np.prod(shape))
     return Permute(jax.random.permutation(key, size), shape)
 
 
 class Reverse(AbstractBijector):
-    """Reverse the order of the event's entries (flattened, last index first)."""
+    """Reverse the order of the event's entries (flattened, last index first).
+
+    Args:
+        shape: the event shape.
+    """
 
     exact_inverse = True  # one closed-form pass each way
 

@@ -181,6 +181,17 @@ class RationalQuadraticSplineTransformer(AbstractTransformer):
     interior derivatives); zero parameters give the identity, so a zero-initialised
     conditioner starts a layer at the identity. Bins are at least ``min_bin_width`` /
     ``min_bin_height`` of the interval and derivatives at least ``min_derivative``.
+
+    Args:
+        num_bins: how many bins the spline has on ``[-tail_bound, tail_bound]``, ``>= 1``.
+        tail_bound: half the width of the interval the spline covers, ``> 0``.
+        min_bin_width: the smallest bin width, as a fraction of the interval.
+        min_bin_height: the smallest bin height, as a fraction of the interval.
+        min_derivative: the smallest derivative at a knot, ``> 0``.
+
+    Raises:
+        ValueError: if ``num_bins < 1``, ``tail_bound <= 0``, ``min_derivative <= 0``, or
+            ``min_bin_width`` or ``min_bin_height`` times ``num_bins`` is ``>= 1``.
     """
 
     exact_inverse = True  # one closed-form pass each way

@@ -32,10 +32,17 @@ def spline_coupling(
         mask: boolean array of the event shape; True entries are kept.
         num_bins: spline bins per entry.
         tail_bound: the spline acts on ``[-tail_bound, tail_bound]``.
-        width, depth, activation, cond_shape: as :func:`mlp_coupling`.
+        width: hidden units per MLP layer.
+        depth: hidden layers.
+        activation: the MLP's nonlinearity.
+        cond_shape: the condition's shape (fed to the MLP flattened), or None.
 
     Returns:
         A :class:`Coupling` mapping events of ``mask.shape``.
+
+    Raises:
+        ValueError: the mask keeps every entry or none, or the spline settings are invalid
+            (see :class:`RationalQuadraticSplineTransformer`).
     """
     transformer = RationalQuadraticSplineTransformer(num_bins, tail_bound)
     return mlp_coupling(

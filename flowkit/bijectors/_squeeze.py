@@ -45,6 +45,15 @@ class Squeeze(AbstractBijector):
     (channel ``(2*row + col) * C + c``); ``ordering="checkerboard"`` uses multi-scale
     RealNVP's order, pixels (0,0), (1,1), (0,1), (1,0), so that a channel mask on the output
     splits the input along a checkerboard. A permutation: log-determinant 0.
+
+    Args:
+        shape: the image shape ``(H, W, C)``, ``H`` and ``W`` even.
+        ordering: ``"space_to_depth"`` or ``"checkerboard"``, the order of a block's pixels
+            in the output channels.
+
+    Raises:
+        ValueError: if ``shape`` is not ``(H, W, C)``, ``H`` or ``W`` is odd, or
+            ``ordering`` is not one of the two.
     """
 
     exact_inverse = True  # one closed-form pass each way

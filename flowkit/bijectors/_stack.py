@@ -79,6 +79,18 @@ class Stack(AbstractComposite):
     on CPU for up to 8 layers holding a :class:`flowkit.nn.Conv2d` (XLA:CPU runs them
     faster unrolled), else ``1``. Dense layers, deeper conv stacks and other backends scan,
     whose compile time is flat in depth.
+
+    Args:
+        layers: one shape-preserving bijector whose every array leaf has a leading axis of
+            length ``num_layers`` (layer ``i`` is slice ``i``).
+        num_layers: how many layers ``layers`` stacks, ``>= 1``.
+        unroll: layers per loop iteration (a positive int), ``True`` (no loop) or
+            ``"auto"``.
+
+    Raises:
+        TypeError: if ``layers`` is not a flowkit bijector or ``num_layers`` is missing.
+        ValueError: if ``num_layers < 1``, the layers change the event shape, a leaf lacks
+            the leading layer axis, or ``unroll`` is none of the above.
     """
 
     layers: AbstractBijector  # every array leaf has a leading axis of length num_layers
@@ -127,14 +139,35 @@ class Stack(AbstractComposite):
         *,
         unroll: int | bool | str = "auto",
     ) -> "Stack":
-        """Stack ``num_layers`` layers built by ``make_layer(key)`` with independent keys."""
+        """Stack ``num_layers`` layers built by ``make_layer(key)`` with independent keys.
+
+        Args:
+            key: split into one key per layer.
+            make_layer: builds one shape-preserving layer from a key; traced under
+                ``eqx.filter_vmap``, so it must build the same structure for every key.
+            num_layers: how many layers, ``>= 1``.
+            unroll: as in :class:`Stack`.
+
+        Returns:
+            A Stack of the ``num_layers`` layers, layer 0 applied first.
+
+        Raises:
+            ValueError: if ``num_layers < 1`` or ``unroll`` is invalid.
+        """
         if not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f"Stack needs num_layers >= 1; got {num_layers!r}.")
         keys = jax.random.split(key, num_layers)
         return cls(eqx.filter_vmap(make_layer)(keys), num_layers, unroll=unroll)
 
     def layer(self, i: int) -> AbstractBijector:
-        """Layer ``i`` as an ordinary (unstacked) bijector."""
+        """Layer ``i`` as an ordinary (unstacked) bijector.
+
+        Args:
+            i: the layer's index, ``0 <= i < num_layers``.
+
+        Returns:
+            The bijector of layer ``i``, its array leaves without the layer axis.
+        """
         params, static = eqx.partition(self.layers, eqx.is_array)
         return eqx.combine(jax.tree_util.tree_map(lambda a: a[i], params), static)
 
@@ -149,9 +182,21 @@ class Stack(AbstractComposite):
 
 
 def with_unroll(model: Any, unroll: int | bool | str) -> Any:
-    """``model`` (a bijector, a flow, any pytree) with every :class:`Stack` in it, nested
-    ones too, set to ``unroll`` (as in :class:`Stack`); parameters and maps are unchanged,
-    only how the layers are looped over when traced."""
+    """``model`` with every :class:`Stack` in it, nested ones too, set to ``unroll``.
+
+    Parameters and maps are unchanged, only how the layers are looped over when traced.
+
+    Args:
+        model: a bijector, a flow or any pytree holding Stacks.
+        unroll: a positive int (layers per loop iteration), ``True`` (no loop) or ``"auto"``,
+            as in :class:`Stack`.
+
+    Returns:
+        A pytree of the same structure as ``model``.
+
+    Raises:
+        ValueError: if ``unroll`` is none of the above.
+    """
     _check_unroll(unroll)
     is_stack = lambda node: isinstance(node, Stack)  # noqa: E731
 

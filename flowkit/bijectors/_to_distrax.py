@@ -20,6 +20,12 @@ class ToDistrax(distrax.Bijector):
     changing bijectors (e.g. :class:`Squeeze`) keep the batch dimensions and change the event
     part: ``forward`` maps ``(*batch, *shape)`` to ``(*batch, *out_shape)``. Conditional
     bijectors are not supported: distrax has no conditioning argument.
+
+    Args:
+        bijector: an unconditional flowkit bijector.
+
+    Raises:
+        ValueError: if ``bijector`` is conditional (its ``cond_shape`` is not None).
     """
 
     def __init__(self, bijector: AbstractBijector):

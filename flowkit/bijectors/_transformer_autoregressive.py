@@ -24,19 +24,31 @@ from ._transformers import AbstractTransformer, AffineTransformer
 class TransformerAutoregressive(AbstractBijector):
     """``x_t = T(z_t; f(x_{<t}))`` over positions ``t`` of a ``(T, D)`` sequence.
 
-    ``conditioner``: a :class:`flowkit.nn.CausalTransformer` from ``D`` to
-    ``D * transformer.num_params`` features over ``T`` positions (``cond_size`` the
-    flattened ``cond_shape``). ``transformer``: the elementwise family applied to the ``D``
-    entries of each position (default :class:`AffineTransformer`, whose tanh soft-clamps the
-    log-scales). ``reverse``: run over positions last to first (alternate it between blocks).
-    ``kv_cache``: sample with the cache (linear in ``T``) or by recomputing the prefix at
-    every step (:meth:`forward_and_log_det_uncached`, quadratic; a reference).
-    ``guidance``: classifier-free guidance weight ``w`` for sampling a conditional block
-    (0: plain conditional sampling). Each step's conditioner outputs (shifts and pre-clamp
+    The event shape is ``(T, D)``, the conditioner's ``(seq_len, in_features)``. With a
+    guidance weight ``w``, each sampling step's conditioner outputs (shifts and pre-clamp
     log-scales) become ``(1 + w) * f(x_{<t}, c) - w * f(x_{<t}, 0)``, the all-zeros condition
     being the null ("no class") one; train with :func:`flowkit.flows.drop_condition` so the model
     learns it. The guided ``forward`` is still exactly invertible with its log-det, but
     ``inverse`` (the density) stays the plain conditional model's.
+
+    Args:
+        conditioner: a causal :class:`flowkit.nn.CausalTransformer` from ``D`` to
+            ``D * transformer.num_params`` features over ``T`` positions, its ``cond_size``
+            the size of ``cond_shape``.
+        transformer: the elementwise family applied to the ``D`` entries of each position;
+            None: an :class:`AffineTransformer`, whose tanh soft-clamps the log-scales.
+        reverse: run over positions last to first (alternate it between blocks).
+        kv_cache: sample with the key/value cache (linear in ``T``) instead of recomputing
+            the prefix at every step (:meth:`forward_and_log_det_uncached`, quadratic; a
+            reference).
+        cond_shape: the condition's shape, or None when unconditional.
+        guidance: the classifier-free guidance weight ``w`` for sampling a conditional block
+            (0: plain conditional sampling).
+
+    Raises:
+        ValueError: if the conditioner is not causal, its output size is not
+            ``D * transformer.num_params``, its ``cond_size`` differs from the size of
+            ``cond_shape``, or ``guidance`` is nonzero for an unconditional block.
     """
 
     conditioner: CausalTransformer
@@ -101,9 +113,23 @@ class TransformerAutoregressive(AbstractBijector):
         log_scale_bound: float = 1.0,
         guidance: float = 0.0,
     ) -> "TransformerAutoregressive":
-        """An affine block on sequences of ``shape = (T, D)`` with a fresh transformer of
-        ``depth`` blocks of ``width`` features and ``heads`` heads (identity at start).
-        ``log_scale_bound``: the initial tanh bound on each log-scale (learnable after)."""
+        """An affine block with a fresh causal transformer; the identity at start.
+
+        Args:
+            key: initialises the transformer.
+            shape: the event shape ``(T, D)``: ``T`` positions of ``D`` features.
+            width: the transformer's features per position.
+            depth: the transformer's number of blocks.
+            heads: attention heads per block.
+            reverse: run over positions last to first.
+            kv_cache: sample with the key/value cache.
+            cond_shape: the condition's shape, or None when unconditional.
+            log_scale_bound: the initial tanh bound on each log-scale (learnable after).
+            guidance: the classifier-free guidance weight for sampling.
+
+        Returns:
+            A TransformerAutoregressive on events of shape ``(T, D)``.
+        """
         seq_len, features = shape
         transformer = AffineTransformer(features)
         rescale = jnp.full((features,), log_scale_bound, transformer.rescale.dtype)
@@ -201,8 +227,21 @@ class TransformerAutoregressive(AbstractBijector):
         return self._orient(x), jnp.sum(log_deriv)
 
     def forward_and_log_det_uncached(self, z, condition=None):
-        """The forward map recomputing the whole prefix at every step (no cache): the
-        reference :meth:`forward_and_log_det` is checked against, quadratic in ``T``."""
+        """The forward map recomputing the whole prefix at every step (no cache).
+
+        The reference :meth:`forward_and_log_det` is checked against, quadratic in ``T``.
+
+        Args:
+            z: one event, shape ``(T, D)``.
+            condition: shape ``cond_shape``, or None for an unconditional block.
+
+        Returns:
+            ``(x, log_det)``: ``x`` of shape ``(T, D)`` and the scalar ``log|det dx/dz|``.
+
+        Raises:
+            ValueError: ``z`` or ``condition`` does not have the shape above.
+            TypeError: ``z`` is not float32/float64.
+        """
         name = "TransformerAutoregressive.forward_and_log_det_uncached"
         z = check_event(name, "z", z, self.shape)
         return self._forward_uncached(z, check_condition(name, condition, self.cond_shape))

@@ -49,6 +49,10 @@ class AffineTransformer(AbstractTransformer):
     ``params[..., 0]`` is the shift, ``params[..., 1]`` the raw log-scale. The tanh bound
     keeps early training stable; the learnable per-entry ``rescale`` (initially 1) lets
     the bound grow. With zero parameters the map is the identity.
+
+    Args:
+        num_entries: ``n``, how many entries the map transforms (the length of
+            ``rescale``).
     """
 
     exact_inverse = True  # one closed-form pass each way
@@ -76,6 +80,10 @@ class SoftplusAffineTransformer(AbstractTransformer):
 
     The offset makes zero parameters the identity (scale 1); ``min_scale`` keeps the map
     invertible in float32. Unbounded above, as used by MAF/IAF.
+
+    Args:
+        min_scale: the smallest scale, ``> 0``.
+        num_params: the parameters per entry the map reads; keep the default 2.
     """
 
     exact_inverse = True  # one closed-form pass each way
@@ -97,7 +105,11 @@ class SoftplusAffineTransformer(AbstractTransformer):
 
 
 class AdditiveTransformer(AbstractTransformer):
-    """``y = x + shift`` (NICE): volume preserving, log-derivative 0."""
+    """``y = x + shift`` (NICE): volume preserving, log-derivative 0.
+
+    Args:
+        num_params: the parameters per entry the map reads; keep the default 1.
+    """
 
     exact_inverse = True  # one closed-form pass each way
 
@@ -116,6 +128,9 @@ class StandardizeTransformer(AbstractTransformer):
     ``params[..., 0]`` is the mean, ``params[..., 1]`` the (unbounded) log-scale; zero
     parameters give the identity. Glow's learned prior of a factored-out latent
     (:func:`split_prior`) written as a bijector.
+
+    Args:
+        num_params: the parameters per entry the map reads; keep the default 2.
     """
 
     exact_inverse = True  # one closed-form pass each way
