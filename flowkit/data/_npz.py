@@ -36,7 +36,12 @@ _ACCEPTED = (
 
 class NoSplitError(DataError):
     """The file holds no data for the split asked for (a test split, most often): a file of
-    training data only. Callers that can do without the split catch it."""
+    training data only. Callers that can do without the split catch it.
+
+    Args:
+        where: the file; kept as ``str`` in ``self.where``.
+        problem: which split is missing and what the file holds; kept in ``self.problem``.
+    """
 
 
 def _keys_for(path: Path, split: str, keys: list[str]) -> tuple[str, str | None]:

@@ -121,16 +121,29 @@ def realnvp(
 
     Args:
         key: the PRNG key for the initial parameters.
+        dim: the size of an event; events have shape ``(dim,)``, ``dim >= 2``.
         num_layers: coupling layers; masks alternate between a mask and its complement.
-        width, depth: the MLP conditioner's hidden width and number of hidden layers.
+        width: the MLP conditioner's hidden width.
+        depth: the MLP conditioner's number of hidden layers.
         mask: ``"alternating"`` (even/odd entries) or ``"half"`` (first/second half).
+        activation: the MLP conditioner's hidden activation.
         transformer: ``"affine"`` (the paper's), another name (``"softplus"``,
             ``"spline"``, ``"additive"``), an :class:`AbstractTransformer`, or its class.
         conditioner: ``(key, in_size, out_size, *, cond_size) -> network`` replacing the MLP
             (e.g. ``functools.partial(fk.nn.MLP, width=256)``).
         base: ``"normal"``, ``"logistic"``, ``"uniform"`` or a distrax distribution with
             event shape ``(dim,)``.
-        cond_shape: the shape of a condition (an int ``k`` means ``(k,)``).
+        cond_shape: the shape of a condition (an int ``k`` means ``(k,)``); None for an
+            unconditional flow.
+
+    Returns:
+        A :class:`Flow` on events of shape ``(dim,)``, conditioned on arrays of shape
+        ``cond_shape`` if given.
+
+    Raises:
+        ValueError: ``dim < 2``, ``num_layers < 1``, ``mask`` or a ``transformer`` name is not
+            a valid choice, or ``cond_shape`` is not positive.
+        TypeError: a ``transformer`` builder returns no :class:`AbstractTransformer`.
     """
     _check_dim("realnvp", dim)
     cond_shape = as_cond_shape("realnvp", cond_shape)
@@ -157,8 +170,31 @@ def nice(
 ) -> Flow:
     """NICE (Dinh et al. 2015): additive couplings then a diagonal scaling layer.
 
-    Defaults follow the paper: 4 couplings, deep MLPs and a logistic base. Other arguments
-    as in :func:`realnvp`.
+    Defaults follow the paper: 4 couplings, deep MLPs and a logistic base.
+
+    Args:
+        key: the PRNG key for the initial parameters.
+        dim: the size of an event; events have shape ``(dim,)``, ``dim >= 2``.
+        num_layers: additive coupling layers; masks alternate between a mask and its
+            complement.
+        width: the MLP conditioner's hidden width.
+        depth: the MLP conditioner's number of hidden layers.
+        mask: ``"alternating"`` (even/odd entries) or ``"half"`` (first/second half).
+        activation: the MLP conditioner's hidden activation.
+        conditioner: ``(key, in_size, out_size, *, cond_size) -> network`` replacing the MLP,
+            as in :func:`realnvp`.
+        base: ``"normal"``, ``"logistic"``, ``"uniform"`` or a distrax distribution with
+            event shape ``(dim,)``.
+        cond_shape: the shape of a condition (an int ``k`` means ``(k,)``); None for an
+            unconditional flow.
+
+    Returns:
+        A :class:`Flow` on events of shape ``(dim,)``, conditioned on arrays of shape
+        ``cond_shape`` if given.
+
+    Raises:
+        ValueError: ``dim < 2``, ``num_layers < 1``, ``mask`` is not a valid choice, or
+            ``cond_shape`` is not positive.
     """
     _check_dim("nice", dim)
     cond_shape = as_cond_shape("nice", cond_shape)

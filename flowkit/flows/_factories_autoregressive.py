@@ -129,8 +129,10 @@ def maf(
 
     Args:
         key: the PRNG key for the initial parameters.
+        dim: the size of an event; events have shape ``(dim,)``.
         num_layers: MAF layers, each followed by a permutation; scan-stacked.
-        width, depth: the MADE's hidden width and number of hidden layers.
+        width: the MADE's hidden width.
+        depth: the MADE's number of hidden layers.
         transformer: ``"affine"`` (tanh-bounded log-scale), ``"softplus"`` (softplus scale),
             ``"spline"`` (rational-quadratic with ``num_bins`` bins on ``+/-tail_bound``,
             i.e. an autoregressive neural spline flow), an :class:`AbstractTransformer`, or
@@ -138,9 +140,24 @@ def maf(
         conditioner: ``(key, dim, num_params, *, cond_size) -> MADE`` replacing the default
             (e.g. ``functools.partial(fk.nn.MADE, width=256, order="random")``).
         permutation: ``"reverse"`` or ``"random"`` (a different one per layer).
+        num_bins: the spline's bins (``transformer="spline"`` only).
+        tail_bound: the spline acts on ``[-tail_bound, tail_bound]`` and is the identity
+            outside (``transformer="spline"`` only).
+        activation: the MADE's hidden activation.
         base: ``"normal"``, ``"logistic"``, ``"uniform"`` or a distrax distribution with
             event shape ``(dim,)``.
-        cond_shape: the shape of a condition (an int ``k`` means ``(k,)``).
+        cond_shape: the shape of a condition (an int ``k`` means ``(k,)``); None for an
+            unconditional flow.
+
+    Returns:
+        A :class:`Flow` on events of shape ``(dim,)``, conditioned on arrays of shape
+        ``cond_shape`` if given.
+
+    Raises:
+        ValueError: ``dim < 1``, ``num_layers < 1``, ``permutation`` or a ``transformer``
+            name is not a valid choice, or ``cond_shape`` is not positive.
+        TypeError: ``conditioner`` builds no :class:`flowkit.nn.MADE`, or a ``transformer``
+            builder returns no :class:`AbstractTransformer`.
     """
     return _autoregressive_flow(MaskedAutoregressive, "maf", **locals())
 
@@ -164,8 +181,37 @@ def iaf(
     """Inverse autoregressive flow (Kingma et al. 2016) on ``dim``-vectors.
 
     Sampling and ``sample_and_log_prob`` take one pass per layer (what variational inference
-    needs); ``log_prob`` of given data takes ``dim`` sequential steps per layer. Arguments as
-    in :func:`maf`.
+    needs); ``log_prob`` of given data takes ``dim`` sequential steps per layer.
+
+    Args:
+        key: the PRNG key for the initial parameters.
+        dim: the size of an event; events have shape ``(dim,)``.
+        num_layers: IAF layers, each followed by a permutation; scan-stacked.
+        width: the MADE's hidden width.
+        depth: the MADE's number of hidden layers.
+        transformer: a name (``"affine"``, ``"softplus"``, ``"spline"``), an
+            :class:`AbstractTransformer`, or its class, as in :func:`maf`.
+        conditioner: ``(key, dim, num_params, *, cond_size) -> MADE`` replacing the default,
+            as in :func:`maf`.
+        permutation: ``"reverse"`` or ``"random"`` (a different one per layer).
+        num_bins: the spline's bins (``transformer="spline"`` only).
+        tail_bound: the spline acts on ``[-tail_bound, tail_bound]`` and is the identity
+            outside (``transformer="spline"`` only).
+        activation: the MADE's hidden activation.
+        base: ``"normal"``, ``"logistic"``, ``"uniform"`` or a distrax distribution with
+            event shape ``(dim,)``.
+        cond_shape: the shape of a condition (an int ``k`` means ``(k,)``); None for an
+            unconditional flow.
+
+    Returns:
+        A :class:`Flow` on events of shape ``(dim,)``, conditioned on arrays of shape
+        ``cond_shape`` if given.
+
+    Raises:
+        ValueError: ``dim < 1``, ``num_layers < 1``, ``permutation`` or a ``transformer``
+            name is not a valid choice, or ``cond_shape`` is not positive.
+        TypeError: ``conditioner`` builds no :class:`flowkit.nn.MADE`, or a ``transformer``
+            builder returns no :class:`AbstractTransformer`.
     """
     return _autoregressive_flow(InverseAutoregressive, "iaf", **locals())
 
@@ -198,22 +244,35 @@ def nsf(
     """Neural spline flow (Durkan et al. 2019): rational-quadratic spline layers.
 
     Args:
+        key: the PRNG key for the initial parameters.
+        dim: the size of an event; events have shape ``(dim,)`` (``dim >= 2`` for
+            ``kind="coupling"``).
         kind: ``"coupling"`` (spline couplings with alternating ``mask``: fast both ways) or
             ``"autoregressive"`` (MAF with spline transformers, permuted by ``permutation``:
             one-pass density, sequential sampling).
-        num_bins, tail_bound: spline bins on ``[-tail_bound, tail_bound]``; identity outside.
-        width, depth: the conditioner's hidden width and number of hidden layers.
+        num_layers: spline layers.
+        width: the conditioner's hidden width.
+        depth: the conditioner's number of hidden layers.
+        num_bins: spline bins per entry.
+        tail_bound: the splines act on ``[-tail_bound, tail_bound]`` and are the identity
+            outside.
         conditioner: a network builder as in :func:`realnvp` (coupling) or :func:`maf`.
         mask: the couplings' mask, as in :func:`realnvp` (``kind="coupling"``).
         permutation: as in :func:`maf` (``kind="autoregressive"``).
-        base, cond_shape: as in :func:`realnvp`.
+        activation: the conditioner's hidden activation.
+        base: ``"normal"``, ``"logistic"``, ``"uniform"`` or a distrax distribution with
+            event shape ``(dim,)``.
+        cond_shape: the shape of a condition (an int ``k`` means ``(k,)``); None for an
+            unconditional flow.
 
     Returns:
-        A :class:`Flow` on events of shape ``(dim,)``.
+        A :class:`Flow` on events of shape ``(dim,)``, conditioned on arrays of shape
+        ``cond_shape`` if given.
 
     Raises:
         ValueError: ``kind``, ``mask`` or ``permutation`` is not one of :data:`NSF_KINDS`,
             ``MASKS`` or :data:`PERMUTATIONS`, or a size does not fit.
+        TypeError: an autoregressive ``conditioner`` builds no :class:`flowkit.nn.MADE`.
     """
     check_choice("nsf", "kind", kind, NSF_KINDS)
     check_choice("nsf", "mask", mask, MASKS)

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._typing import PRNGKeyArray, Shape
+from .._typing import PRNGKeyArray, PyTree, Shape
 from ..bijectors._actnorm import ActNorm
 from ..bijectors._base import AbstractBijector
 from ..bijectors._batch_norm import BatchNorm
@@ -168,13 +168,41 @@ def realnvp_multiscale(
     Each scale but the last: ``layers_per_scale`` checkerboard affine couplings, a
     squeeze (RealNVP's checkerboard channel order), as many channel-wise couplings, then half
     the channels are factored out to the base. The last scale: ``final_layers``
-    checkerboard couplings. Conditioners are conv ResNets of ``width`` channels and
-    ``depth`` residual blocks. ``batch_norm`` adds a :class:`BatchNorm` after every coupling
-    (train with :func:`flowkit.flows.update_batch_norm_state`; sample with
-    :func:`flowkit.flows.batch_norm_inference`). ``cond_shape``: a condition, flattened and
-    broadcast over the image as extra conditioner channels. ``unroll``,
-    ``rescale`` (here off: the logit preprocessing is RealNVP's) and ``learn_top``: as in
-    :func:`glow`.
+    checkerboard couplings. Conditioners are conv ResNets.
+
+    Args:
+        key: the PRNG key for the initial parameters.
+        image_shape: the shape ``(H, W, C)`` of one image; ``H`` and ``W`` must be divisible
+            by ``2**(num_scales - 1)``.
+        num_scales: the scales; each but the last squeezes 2x2 and factors out half the
+            channels.
+        layers_per_scale: checkerboard couplings, and as many channel-wise couplings, per
+            scale but the last.
+        final_layers: checkerboard couplings of the last scale.
+        width: the channels of the conditioners' conv ResNets.
+        depth: the residual blocks of each conditioner.
+        activation: the conditioners' activation.
+        logit_alpha: puts a :class:`LogitPreprocess` with this ``alpha`` first (RealNVP's
+            preprocessing); None for none.
+        batch_norm: adds a :class:`BatchNorm` after every coupling (train with
+            :func:`flowkit.flows.update_batch_norm_state`; sample with
+            :func:`flowkit.flows.batch_norm_inference`).
+        cond_shape: the shape of a condition (an int ``k`` means ``(k,)``), flattened and
+            broadcast over the image as extra conditioner channels; None for an
+            unconditional flow.
+        unroll: layers per scan iteration of the stacked couplings, as in :func:`glow`.
+        rescale: as in :func:`glow`; here off by default, as the logit preprocessing is
+            RealNVP's.
+        learn_top: as in :func:`glow`.
+
+    Returns:
+        A :class:`Flow` on images of shape ``image_shape`` with a standard normal base of
+        the same shape, conditioned on arrays of shape ``cond_shape`` if given.
+
+    Raises:
+        ValueError: ``image_shape`` is not ``(H, W, C)`` or cannot be split into
+            ``num_scales`` scales, both ``logit_alpha`` and ``rescale`` are given,
+            ``rescale`` is not an increasing pair, or ``cond_shape`` is not positive.
     """
     image_shape = tuple(image_shape)
     _check_scales("realnvp_multiscale", image_shape, num_scales, "all but last")
@@ -235,30 +263,56 @@ def glow(
 ) -> Flow:
     """Glow (Kingma & Dhariwal 2018) on images ``(H, W, C)`` with data in [0, 1].
 
-    Every scale squeezes 2x2 (so ``H`` and ``W`` must be divisible by ``2**num_scales``),
-    then runs ``layers_per_scale`` steps of ActNorm, invertible 1x1 convolution (LU form if
-    ``lu_decomposed``) and channel-wise coupling, scan-stacked; every scale but the last
-    factors half its channels out to the base. ``coupling``: ``"affine"`` (the paper's
-    default) or ``"additive"`` (volume preserving), or any transformer spec accepted by
-    :func:`realnvp`. Initialise the ActNorms with :func:`flowkit.data_init` on a batch
-    before training. Conditioners are conv ResNets of ``width`` channels and ``depth``
-    residual blocks; ``cond_shape``: a condition, flattened and broadcast over the image as
-    extra channels. Sample at a temperature with
+    Every scale squeezes 2x2, then runs ``layers_per_scale`` steps of ActNorm, invertible
+    1x1 convolution and channel-wise coupling, scan-stacked; every scale but the last
+    factors half its channels out to the base. Initialise the ActNorms with
+    :func:`flowkit.data_init` on a batch before training. Sample at a temperature with
     ``flow.sample(key, shape, temperature=0.7)``. Every Glow layer declares an exact
     inverse, so ``with_memory_mode(flow, "invertible")`` (or a training entry point's
     ``memory="invertible"``) keeps activation memory flat in depth.
-    ``unroll``: layers per scan iteration of the stacked steps, as in :class:`Stack`
-    (``"auto"``: chosen per backend).
 
-    As in the paper, by default: ``rescale=(-0.5, 0.5)`` puts a :class:`Rescale` first, so
-    the model sees ``x - 0.5`` while scores stay those of the data in [0, 1] (its log-det is
-    ``D log(high - low)``, 0 here); pass ``None`` to model [0, 1] directly, or
-    ``rescale=None`` with ``logit_alpha``. ``split_prior``: each factored-out half gets a
-    learned prior ``N(mu(z1), exp(logs(z1))**2)`` from the kept half (a zero-initialised
-    :func:`split_prior`). ``learn_top``: the last scale's latent gets a learned per-entry
-    mean and scale (an identity-initialised :class:`Affine`), Glow's trainable top prior;
-    the flow's base stays a fixed standard normal, so ``temperature`` still scales every
-    latent around its learned mean.
+    Args:
+        key: the PRNG key for the initial parameters.
+        image_shape: the shape ``(H, W, C)`` of one image; ``H`` and ``W`` must be divisible
+            by ``2**num_scales``.
+        num_scales: the scales, each squeezing 2x2.
+        layers_per_scale: the (ActNorm, 1x1 convolution, coupling) steps of each scale.
+        width: the channels of the conditioners' conv ResNets.
+        depth: the residual blocks of each conditioner.
+        lu_decomposed: the 1x1 convolutions in LU form (:class:`InvertibleConv1x1LU`)
+            rather than a dense matrix (:class:`InvertibleConv1x1`).
+        coupling: ``"affine"`` (the paper's default) or ``"additive"`` (volume preserving),
+            or any transformer spec accepted by :func:`realnvp`.
+        activation: the conditioners' activation.
+        logit_alpha: puts a :class:`LogitPreprocess` with this ``alpha`` first; only with
+            ``rescale=None``.
+        cond_shape: the shape of a condition (an int ``k`` means ``(k,)``), flattened and
+            broadcast over the image as extra conditioner channels; None for an
+            unconditional flow.
+        unroll: layers per scan iteration of the stacked steps, as in :class:`Stack`
+            (``"auto"``: chosen per backend).
+        rescale: ``(low, high)`` puts a :class:`Rescale` from [0, 1] onto ``[low, high]``
+            first; as in the paper, the default ``(-0.5, 0.5)`` makes the model see
+            ``x - 0.5`` while scores stay those of the data in [0, 1] (its log-det is
+            ``D log(high - low)``, 0 here). None models [0, 1] directly (or pass
+            ``logit_alpha``).
+        split_prior: each factored-out half gets a learned prior
+            ``N(mu(z1), exp(logs(z1))**2)`` from the kept half (a zero-initialised
+            :func:`split_prior`).
+        learn_top: the last scale's latent gets a learned per-entry mean and scale (an
+            identity-initialised :class:`Affine`), Glow's trainable top prior; the flow's
+            base stays a fixed standard normal, so ``temperature`` still scales every latent
+            around its learned mean.
+
+    Returns:
+        A :class:`Flow` on images of shape ``image_shape`` with a standard normal base of
+        the same shape, conditioned on arrays of shape ``cond_shape`` if given.
+
+    Raises:
+        ValueError: ``image_shape`` is not ``(H, W, C)`` or cannot be split into
+            ``num_scales`` scales, ``layers_per_scale < 1``, both ``logit_alpha`` and
+            ``rescale`` are given, ``rescale`` is not an increasing pair, ``coupling`` is
+            not a valid name, or ``cond_shape`` is not positive.
     """
     image_shape = tuple(image_shape)
     _check_scales("glow", image_shape, num_scales, "all")
@@ -297,8 +351,14 @@ def glow(
     return _build(make, key)
 
 
-def count_parameters(model) -> int:
-    """The number of trainable scalars in ``model`` (floating-point array entries outside a
-    frozen base distribution)."""
+def count_parameters(model: PyTree) -> int:
+    """The number of trainable scalars in ``model``.
+
+    Args:
+        model: a flow, bijector or any PyTree of arrays.
+
+    Returns:
+        The number of floating-point array entries outside a frozen base distribution.
+    """
     params = eqx.filter(model, trainable_filter(model))
     return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(params)))

@@ -30,7 +30,13 @@ _LENGTH = struct.Struct("<Q")
 
 class ModelFileError(ValueError):
     """A model file that cannot be read: not flowkit's, truncated, damaged, too new, or not
-    matching the structure it is loaded into. The message names the file and the problem."""
+    matching the structure it is loaded into. The message, ``"{path}: {problem}"``, names the
+    file and the problem.
+
+    Args:
+        path: the model file; kept as ``str`` in ``self.path``.
+        problem: what is wrong with it and how to fix it; kept in ``self.problem``.
+    """
 
     def __init__(self, path: str | os.PathLike, problem: str):
         self.path = str(path)

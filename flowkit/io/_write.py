@@ -32,6 +32,11 @@ class WriteError(OSError):
     """A file could not be written; the message names the file and the cause in one line.
 
     Subclasses ``OSError`` with the original ``errno``, so ``except OSError`` still works.
+
+    Args:
+        path: the file that could not be written; kept as a ``Path`` in ``self.path``.
+        cause: why, in words; kept in ``self.cause``.
+        err: the original ``errno`` (``self.errno``); None if unknown.
     """
 
     def __init__(self, path: str | os.PathLike, cause: str, err: int | None = None):

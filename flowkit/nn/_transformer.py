@@ -95,7 +95,7 @@ class KVCache(eqx.Module):
     stacked ``(depth, ...)`` array, batched by ``vmap``, cost such a copy per block per step).
     Made by :meth:`CausalTransformer.init_cache`.
 
-    Attributes:
+    Args:
         keys: one array per block, each of shape ``(heads, seq_len, head_dim)``.
         values: one array per block, each of shape ``(heads, seq_len, head_dim)``.
     """
