@@ -70,5 +70,9 @@ class ArrayBatches:
         return {"epoch": self.epoch, "index": self.index}
 
     def set_state(self, state: dict) -> None:
-        """Continue from a position returned by :meth:`get_state`."""
+        """Continue from a saved position.
+
+        Args:
+            state: a position returned by :meth:`get_state`.
+        """
         self.epoch, self.index = int(state["epoch"]), int(state["index"])
