@@ -109,6 +109,9 @@ class NLL(AbstractLoss):
     Args:
         noise_std: train on ``x + noise_std * N(0, 1)`` (fresh noise every step; TarFlow's
             recipe); validation scores the clean data.
+
+    Raises:
+        ValueError: ``noise_std`` below 0.
     """
 
     noise_std: float = eqx.field(default=0.0, static=True)
@@ -145,6 +148,9 @@ class BitsPerDim(AbstractLoss):
         num_levels: the number of pixel values (256 for 8-bit images).
         noise_std: add ``noise_std * N(0, 1)`` to the dequantized pixels in training
             (TarFlow's recipe); validation scores the clean pixels.
+
+    Raises:
+        ValueError: ``num_levels`` below 2 or ``noise_std`` below 0.
     """
 
     num_levels: int = eqx.field(default=256, static=True)
