@@ -48,11 +48,27 @@ def _run(owner: str, model, batch, condition, ctx: PassContext):
 def data_init(
     model: Model, batch: Float[Array, "N ..."], condition: ArrayLike | None = None
 ) -> Model:
-    """A copy of ``model`` (a Flow or bijector) whose ActNorm layers are initialised on
-    ``batch``: each maps its own input (the batch as it arrives there) to zero mean and unit
+    """A copy of ``model`` whose ActNorm layers are initialised on ``batch``.
+
+    Each ActNorm maps its own input (the batch as it arrives there) to zero mean and unit
     variance per channel. Layers are visited in data order through any nesting, including
-    the layers of a ``Stack`` one by one. ``condition``: one shared or one per example.
-    Compiled once per model structure and batch shape (``eqx.filter_jit``).
+    the layers of a ``Stack`` one by one. Compiled once per model structure and batch shape
+    (``eqx.filter_jit``).
+
+    Args:
+        model: a Flow (walked data to latent) or a bijector (walked forward).
+        batch: examples, shape ``(N, *event)`` with ``event`` the flow's ``shape`` (the
+            bijector's ``shape`` for a bijector).
+        condition: for a conditional model, one condition of shape ``cond_shape`` shared
+            by all examples or one per example, shape ``(N, *cond_shape)``; else None.
+
+    Returns:
+        A model of the same type and structure with initialised ActNorm layers.
+
+    Raises:
+        TypeError: ``model`` is neither a Flow nor a bijector.
+        ValueError: ``batch`` is not ``(N, *event)``, or a conditional model got no
+            ``condition``.
     """
     return cast(Model, _data_init(model, batch, condition))
 
@@ -63,11 +79,31 @@ def _data_init(model, batch, condition):
 
 
 def update_batch_norm_state(
-    model, state: eqx.nn.State, batch: Float[Array, "N ..."], condition=None
+    model: Flow | AbstractBijector,
+    state: eqx.nn.State,
+    batch: Float[Array, "N ..."],
+    condition: ArrayLike | None = None,
 ) -> eqx.nn.State:
-    """Advance the running statistics in ``state`` of every training-mode BatchNorm of
-    ``model`` with the statistics of its input on ``batch`` (an exponential moving average
-    with the layer's ``momentum``). Costs one forward pass; jit it with the training step.
+    """Advance the running statistics in ``state`` of every training-mode BatchNorm.
+
+    Each BatchNorm's statistics move towards those of its input on ``batch`` (an
+    exponential moving average with the layer's ``momentum``). Costs one forward pass; jit
+    it with the training step.
+
+    Args:
+        model: a Flow (walked data to latent) or a bijector (walked forward).
+        state: the BatchNorm statistics, e.g. ``eqx.nn.State(model)``.
+        batch: examples, shape ``(N, *event)`` as in :func:`data_init`.
+        condition: None, or one condition ``cond_shape`` or ``(N, *cond_shape)`` for a
+            conditional model.
+
+    Returns:
+        The advanced ``State`` (``model`` is unchanged).
+
+    Raises:
+        TypeError: ``model`` is neither a Flow nor a bijector.
+        ValueError: ``batch`` is not ``(N, *event)``, or a conditional model got no
+            ``condition``.
     """
     ctx = PassContext(state=state)
     _run("update_batch_norm_state", model, batch, condition, ctx)
@@ -95,8 +131,16 @@ def _bind_statistics(model, state: eqx.nn.State | None, inference: bool | None):
 
 
 def batch_norm_inference(model, state: eqx.nn.State | None = None):
-    """``model`` with every BatchNorm in inference mode, using the statistics in ``state``
-    (or those it already holds when ``state`` is None)."""
+    """``model`` with every BatchNorm in inference mode (for evaluation and sampling).
+
+    Args:
+        model: any pytree holding BatchNorm layers (a Flow or a bijector).
+        state: the statistics to use, from :func:`update_batch_norm_state`; None keeps the
+            statistics the layers already hold.
+
+    Returns:
+        A copy of ``model`` of the same structure, its BatchNorms in inference mode.
+    """
     return _bind_statistics(model, state, inference=True)
 
 
@@ -110,9 +154,25 @@ def has_batch_norm(model) -> bool:
 def advance_batch_norm(
     model: Model, batch: Float[Array, "N ..."], condition: ArrayLike | None = None
 ) -> Model:
-    """``model`` with the running statistics its training-mode BatchNorms hold advanced by
-    one batch (as :func:`update_batch_norm_state`, with the statistics kept in the model
-    rather than a separate State). Pass it as ``after_update`` to a training step, as
-    :func:`flowkit.fit` does; evaluate and sample with :func:`batch_norm_inference`."""
+    """``model`` with its training-mode BatchNorms' running statistics advanced by one batch.
+
+    As :func:`update_batch_norm_state`, with the statistics kept in the model rather than a
+    separate State. Pass it as ``after_update`` to a training step, as :func:`flowkit.fit`
+    does; evaluate and sample with :func:`batch_norm_inference`.
+
+    Args:
+        model: a Flow (walked data to latent) or a bijector (walked forward).
+        batch: examples, shape ``(N, *event)`` as in :func:`data_init`.
+        condition: None, or one condition ``cond_shape`` or ``(N, *cond_shape)`` for a
+            conditional model.
+
+    Returns:
+        A model of the same type and structure with advanced statistics.
+
+    Raises:
+        TypeError: ``model`` is neither a Flow nor a bijector.
+        ValueError: ``batch`` is not ``(N, *event)``, or a conditional model got no
+            ``condition``.
+    """
     state = update_batch_norm_state(model, eqx.nn.State(model), batch, condition)
     return cast(Model, _bind_statistics(model, state, inference=None))

@@ -8,11 +8,25 @@ from ._pmap_step import reshape_for_pmap
 
 
 class ArrayBatches:
-    """An endless iterator of batches of ``arrays`` (equal first dimensions), reshuffled
-    every epoch from ``(seed, epoch)``; the remainder of each epoch is dropped so every
-    batch has the same shape. One array gives array batches, several give tuples (e.g.
-    ``(x, condition)``). ``devices`` reshapes each batch to ``(devices, per_device, ...)``
-    for the pmap step. ``get_state``/``set_state`` save and restore the position (JSON)."""
+    """An endless iterator of equal-shape batches of in-memory arrays.
+
+    Reshuffled every epoch from ``(seed, epoch)``; the remainder of each epoch
+    (``N % batch_size`` rows, other ones each epoch) is dropped so every batch has the same
+    shape. ``get_state``/``set_state`` save and restore the position (JSON).
+
+    Args:
+        *arrays: arrays of equal first dimension ``N``, e.g. ``x`` shape ``(N, *event)``
+            and a condition ``(N, *cond_shape)``. One array gives array batches of shape
+            ``(batch_size, ...)``, several give tuples of them (e.g. ``(x, condition)``).
+        batch_size: rows per batch, in ``1..N``.
+        seed: seeds the shuffles.
+        devices: reshape each batch to ``(devices, batch_size // devices, ...)`` for the
+            pmap step; None keeps ``(batch_size, ...)``.
+
+    Raises:
+        ValueError: no arrays, first dimensions that differ, or ``batch_size`` outside
+            ``1..N``.
+    """
 
     def __init__(self, *arrays, batch_size: int, seed: int = 0, devices: int | None = None):
         if not arrays:
@@ -56,5 +70,9 @@ class ArrayBatches:
         return {"epoch": self.epoch, "index": self.index}
 
     def set_state(self, state: dict) -> None:
-        """Continue from a position returned by :meth:`get_state`."""
+        """Continue from a saved position.
+
+        Args:
+            state: a position returned by :meth:`get_state`.
+        """
         self.epoch, self.index = int(state["epoch"]), int(state["index"])

@@ -36,7 +36,17 @@ def _orbax():
 
 
 class Checkpoint(NamedTuple):
-    """A restored training state (single host copy: numpy leaves)."""
+    """A restored training state (single host copy: numpy leaves), from
+    :meth:`Checkpointer.restore`.
+
+    Args:
+        model: the model, same structure as the template given to ``restore``.
+        opt_state: the optimiser state, same structure as its template.
+        step: the steps run when it was saved.
+        key: the run's PRNG key.
+        data_state: this process's data-iterator state (JSON value or bytes), or None.
+        config: the run configuration saved with it, or None.
+    """
 
     model: Any
     opt_state: Any
@@ -66,11 +76,16 @@ def _key_parts(key) -> tuple[np.ndarray, str | None]:
 
 
 class Checkpointer:
-    """Save and restore training checkpoints in ``directory`` (created if missing).
+    """Save and restore training checkpoints in a directory.
 
-    All processes of a multi-process run call every method together. ``max_to_keep``:
-    the newest checkpoints kept; ``async_save``: write in a background thread (call
-    :meth:`wait` or :meth:`close` before reading them back).
+    All processes of a multi-process run call every method together. Unfinished step
+    folders a killed save left behind are removed on opening.
+
+    Args:
+        directory: where the step folders live (created if missing).
+        max_to_keep: how many of the newest checkpoints are kept.
+        async_save: write in a background thread (call :meth:`wait` or :meth:`close`
+            before reading them back).
     """
 
     def __init__(
@@ -97,8 +112,19 @@ class Checkpointer:
         data_state: Any = None,
         config: dict | None = None,
     ) -> None:
-        """Save the state after ``step`` steps (``model``/``opt_state`` as one copy: unreplicated;
-        ``data_state`` JSON-able or bytes, per process; ``config`` JSON-able)."""
+        """Save the state after ``step`` steps.
+
+        Args:
+            step: the steps run; names the checkpoint.
+            model: the model, one copy (unreplicated).
+            opt_state: the optimiser state, one copy (unreplicated).
+            key: the run's PRNG key (typed or raw ``uint32`` key data).
+            data_state: this process's data-iterator state, JSON-able or bytes.
+            config: the run configuration, JSON-able (read back with :meth:`metadata`).
+
+        Raises:
+            WriteError: the checkpoint could not be written (disk full, permissions).
+        """
         model_leaves, model_paths = _array_leaves(to_host(model))
         opt_leaves, opt_paths = _array_leaves(to_host(opt_state))
         key_data, key_impl = _key_parts(key)
@@ -141,16 +167,40 @@ class Checkpointer:
         return sorted(self._manager.all_steps())
 
     def metadata(self, step: int | None = None) -> dict:
-        """The JSON metadata of a checkpoint (default: the latest), run ``config`` included."""
+        """The JSON metadata of a checkpoint, readable without a model.
+
+        Args:
+            step: the checkpoint's step; None: the latest.
+
+        Returns:
+            The metadata: step, key implementation, leaf paths and shapes, versions and
+            the run ``config``.
+
+        Raises:
+            FileNotFoundError: no complete checkpoint, or none at ``step``.
+        """
         step = self._resolve(step)
         ocp = _orbax()
         args = ocp.args.Composite(meta=ocp.args.JsonRestore())
         return self._manager.restore(step, args=args)["meta"]
 
     def restore(self, step: int | None = None, *, model, opt_state) -> Checkpoint:
-        """Restore a checkpoint (default: the latest) into the structure of ``model`` and
-        ``opt_state``: templates of the same architecture and optimiser, one copy (not
-        replicated); abstract ones (``eqx.filter_eval_shape``) save initialising them."""
+        """Restore a checkpoint into the structure of the given templates.
+
+        Args:
+            step: the checkpoint's step; None: the latest.
+            model: a model of the same architecture, one copy (not replicated); an
+                abstract one (``eqx.filter_eval_shape``) saves initialising it.
+            opt_state: an optimiser state of the same optimiser, likewise.
+
+        Returns:
+            The :class:`Checkpoint` (numpy leaves).
+
+        Raises:
+            FileNotFoundError: no complete checkpoint, or none at ``step``.
+            ValueError: the templates' arrays differ from the saved ones in paths, shapes
+                or dtypes (another architecture or optimiser).
+        """
         step = self._resolve(step)
         meta = self.metadata(step)
         model_like, model_paths = _array_leaves(model)

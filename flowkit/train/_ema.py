@@ -19,6 +19,16 @@ def ema(decay: float) -> optax.GradientTransformation:
     Chain it last (after the optimiser) so ``params + updates`` are the new parameters;
     ``update`` then needs ``params``. Read the average with :func:`ema_model`;
     :func:`flowkit.fit` finds it in the state and validates, keeps and returns it.
+
+    Args:
+        decay: the weight of the old average per step, in (0, 1) (e.g. 0.999).
+
+    Returns:
+        An optax transformation whose state holds the average (same tree as the
+        parameters).
+
+    Raises:
+        ValueError: ``decay`` outside (0, 1).
     """
     if not 0.0 < decay < 1.0:
         raise ValueError(f"ema: decay must be in (0, 1); got {decay}.")
@@ -36,8 +46,18 @@ def ema(decay: float) -> optax.GradientTransformation:
 
 
 def ema_model(model, opt_state):
-    """``model`` with its trainable parameters replaced by their average from ``opt_state``
-    (built with :func:`ema` in the optimiser); one copy (not replicated)."""
+    """``model`` with its trainable parameters replaced by their average.
+
+    Args:
+        model: the model trained with ``opt_state`` (one copy, not replicated).
+        opt_state: the state of an optimiser that chains :func:`ema`.
+
+    Returns:
+        A copy of ``model`` of the same structure holding the averaged parameters.
+
+    Raises:
+        ValueError: ``opt_state`` holds no parameter average.
+    """
     average = optax.tree_utils.tree_get(opt_state, "ema_params")
     if average is None:
         raise ValueError(

@@ -80,7 +80,25 @@ def scores(
     seed: int = 0,
     num_draws: int = 1,
 ) -> tuple[np.ndarray, str]:
-    """Per-example scores, shape ``(num_draws, N)``, and the metric name; see :func:`evaluate`."""
+    """Per-example scores of every draw and the metric name (the work of :func:`evaluate`).
+
+    Args:
+        flow: the flow to score under.
+        data: an array ``(N, *flow.shape)`` or a ``flowkit.data.ArrayDataset``.
+        condition: as in :func:`evaluate`.
+        batch_size: as in :func:`evaluate`.
+        image: as in :func:`evaluate`.
+        num_levels: as in :func:`evaluate`.
+        seed: as in :func:`evaluate`.
+        num_draws: as in :func:`evaluate`.
+
+    Returns:
+        ``(values, metric)``: the scores, shape ``(num_draws, N)`` (float64), and
+        ``"bits/dim"`` or ``"nll"``.
+
+    Raises:
+        ValueError: as :func:`evaluate`.
+    """
     data, levels = as_arrays(data)
     num_levels = num_levels or levels or 256
     if data.ndim < 1 or data.shape[0] == 0 or tuple(data.shape[1:]) != tuple(flow.shape):
@@ -137,21 +155,39 @@ def evaluate(
     num_draws: int = 1,
     num_worst: int = 10,
 ) -> Evaluation:
-    """Score ``data`` (shape ``(N, *flow.shape)``) under ``flow`` and summarise.
+    """Score ``data`` under ``flow`` and summarise.
 
-    ``data``: an array or a ``flowkit.data.ArrayDataset``. Integer data are pixels with
-    ``num_levels`` values (default: the data set's, else 256): each is dequantized into [0, 1)
+    Integer data are pixels with ``num_levels`` values: each is dequantized into [0, 1)
     with fixed noise (example ``i`` of draw ``d`` uses
     ``fold_in(fold_in(key(seed), d), i)``, so results do not depend on ``batch_size``) and
-    scored in bits/dim; with ``num_draws > 1`` each example's bits/dim is averaged over
-    draws. Float data are scored as they are: NLL in nats, or bits/dim of data already in
-    [0, 1] with ``image=True`` (other ranges are refused: a flow trained on rescaled data
-    holds the rescaling as a bijector, e.g. :class:`flowkit.Rescale`, and takes [0, 1]).
-    ``condition``: one shared or one per example.
+    scored in bits/dim. Float data are scored as they are: NLL in nats, or bits/dim of data
+    already in [0, 1] with ``image=True`` (other ranges are refused: a flow trained on
+    rescaled data holds the rescaling as a bijector, e.g. :class:`flowkit.Rescale`, and
+    takes [0, 1]). Batches of a fixed shape run under ``jit`` (the last one padded, the
+    padding dropped); the flow is put in inference mode.
 
-    Batches of a fixed shape run under ``jit`` (the last one padded, the padding dropped);
-    the flow is put in inference mode. Returns an :class:`Evaluation`: mean, standard error,
-    median, 1st/99th percentiles, the ``num_worst`` worst indices and the non-finite count.
+    Args:
+        flow: the flow to score under.
+        data: an array, shape ``(N, *flow.shape)``, or a ``flowkit.data.ArrayDataset``.
+        condition: for a conditional flow, one condition of shape ``flow.cond_shape``
+            shared by all examples, or one per example, shape ``(N, *flow.cond_shape)``.
+        batch_size: examples per compiled batch (does not change the scores).
+        image: score in bits/dim; None: for integer data only.
+        num_levels: pixel values of integer data; None: the data set's, else 256.
+        seed: seeds the dequantization noise.
+        num_draws: dequantization draws per example (integer data only); each example's
+            bits/dim is averaged over them.
+        num_worst: how many indices of the worst examples to keep.
+
+    Returns:
+        An :class:`Evaluation`: the per-example scores, shape ``(N,)``, their mean,
+        standard error, median, 1st/99th percentiles, the ``num_worst`` worst indices and
+        the non-finite count.
+
+    Raises:
+        ValueError: data not of shape ``(N, *flow.shape)`` with ``N >= 1``; integer data
+            with ``image=False`` or outside ``0..num_levels-1``; float images outside
+            [0, 1]; ``num_draws > 1`` for float data; conditions not one per example.
     """
     values, metric = scores(
         flow,

@@ -23,10 +23,19 @@ LogDensity = Callable[[Float[Array, "..."]], Scalar]
 def elbo(key: PRNGKeyArray, flow: Flow, log_density: LogDensity, num_samples: int = 64) -> Scalar:
     """Monte Carlo ELBO ``E_q[log p~(x) - log q(x)]`` with reparameterised samples ``x ~ q``.
 
-    ``log_density`` maps ONE event (shape ``flow.shape``) to its unnormalised log-density;
-    it is vmapped over the ``num_samples`` draws. The ELBO is at most ``log Z`` of the
-    target, with equality when the flow matches it. Differentiable in the flow's parameters
-    (gradients flow through the samples); with an IAF, sampling with densities is one pass.
+    The ELBO is at most ``log Z`` of the target, with equality when the flow matches it.
+    Differentiable in the flow's parameters (gradients flow through the samples); with an
+    IAF, sampling with densities is one pass.
+
+    Args:
+        key: draws the samples.
+        flow: the variational distribution ``q`` (unconditional).
+        log_density: maps ONE event, shape ``flow.shape``, to its unnormalised
+            log-density, a scalar; it is vmapped over the draws.
+        num_samples: Monte Carlo draws.
+
+    Returns:
+        The ELBO estimate, a scalar.
     """
     x, log_q = flow.sample_and_log_prob(key, (num_samples,))
     return jnp.mean(jax.vmap(log_density)(x) - log_q)
@@ -44,10 +53,25 @@ def fit_variational(
 ) -> tuple[Flow, Float[Array, " steps"]]:
     """Maximise the :func:`elbo` of ``flow`` against ``log_density``; a pure function.
 
-    Runs ``steps`` optimiser steps (``optax.adam(learning_rate)`` unless ``optimizer`` is
-    given) inside one ``lax.scan``, each with ``num_samples`` fresh draws. The base
-    distribution stays fixed. Returns the trained flow and the ELBO at every step (before
-    that step's update), shape ``(steps,)``.
+    Runs all steps inside one ``lax.scan``, each with fresh draws. The base distribution
+    stays fixed.
+
+    Args:
+        key: seeds every step's draws.
+        flow: the flow to train (unconditional).
+        log_density: maps ONE event, shape ``flow.shape``, to its unnormalised
+            log-density, a scalar.
+        steps: optimiser steps.
+        num_samples: draws per step.
+        learning_rate: Adam's rate when no ``optimizer`` is given.
+        optimizer: an optax optimiser; None: ``optax.adam(learning_rate)``.
+
+    Returns:
+        The trained flow and the ELBO at every step (before that step's update), shape
+        ``(steps,)``.
+
+    Raises:
+        ValueError: ``steps`` or ``num_samples`` below 1.
     """
     import optax
 

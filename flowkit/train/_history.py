@@ -18,12 +18,23 @@ def _number(value):
 class FitHistory:
     """Per-epoch losses of a :func:`flowkit.fit` run.
 
-    ``train_loss[e]`` is the mean training loss over epoch ``e + 1``'s finite steps,
-    ``val_loss[e]`` the validation loss after it (``metric``: "nll" or "bits/dim");
-    ``step_loss`` has every step's loss. ``best_epoch`` (1-based; 0 means the initial flow
-    was never beaten) is the epoch whose parameters were returned. ``selected_on`` says what
-    chose it: "validation", or "training loss" when there was no validation data (then
-    ``val_loss`` holds the epochs' mean training losses).
+    Args:
+        metric: "nll" or "bits/dim".
+        train_loss: ``train_loss[e]`` is the mean training loss over epoch ``e + 1``'s
+            finite steps.
+        val_loss: ``val_loss[e]`` is the validation loss after epoch ``e + 1`` (the
+            epoch's mean training loss when there was no validation data).
+        step_loss: every step's loss.
+        best_epoch: the epoch whose parameters were returned (1-based; 0 means the initial
+            flow was never beaten).
+        best_val_loss: its validation loss.
+        initial_val_loss: the validation loss of the flow before training.
+        selected_on: what chose the flow: "validation", or "training loss" when there was
+            no validation data.
+        stopped_early: whether early stopping ended the run.
+        skipped_steps: steps skipped for a non-finite loss or gradient.
+        steps: steps run.
+        seconds: wall-clock time of the run.
     """
 
     metric: str
@@ -53,7 +64,14 @@ class FitHistory:
 
     @classmethod
     def from_dict(cls, data: dict) -> "FitHistory":
-        """The history written by :meth:`to_dict`."""
+        """The history written by :meth:`to_dict`.
+
+        Args:
+            data: a dict from :meth:`to_dict` (NaN and inf as strings).
+
+        Returns:
+            The history.
+        """
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {}
         for name, value in data.items():

@@ -48,8 +48,15 @@ ON_NONFINITE: tuple[str, ...] = get_args(OnNonFinite)
 
 
 class TrainResult(NamedTuple):
-    """What :func:`train_loop` returns: the selected model (``best``; device arrays), the
-    last state (one host copy), the history and the step resumed from (0: a fresh run)."""
+    """What :func:`train_loop` returns.
+
+    Args:
+        best: the selected model (device arrays).
+        model: the last model (one host copy, numpy leaves).
+        opt_state: the last optimiser state (one host copy).
+        history: the run's :class:`FitHistory`.
+        resumed_from: the step the run resumed from (0: a fresh run).
+    """
 
     best: Any
     model: Any

@@ -50,23 +50,57 @@ class AbstractLoss(eqx.Module):
 
     @abc.abstractmethod
     def inputs(self, keys: Array, x: Array | np.ndarray) -> Float[Array, "n ..."]:
-        """The batch ``x`` (shape ``(n, *event)``) as the model sees it in training, example
-        ``i`` drawing any noise from ``keys[i]``."""
+        """The batch as the model sees it in training.
+
+        Args:
+            keys: one PRNG key per example, shape ``(n,)``; example ``i`` draws any noise
+                from ``keys[i]``.
+            x: the batch, shape ``(n, *event)``.
+
+        Returns:
+            The model's inputs, shape ``(n, *event)`` (floating point).
+        """
 
     @abc.abstractmethod
     def __call__(
         self, model, x: Array | np.ndarray, condition: Array | np.ndarray | None, keys: Array
     ) -> dict[str, Array]:
-        """Per-example losses, shape ``(n,)`` each, ``"loss"`` among them."""
+        """Per-example losses.
+
+        Args:
+            model: the flow being trained.
+            x: the batch, shape ``(n, *event)``.
+            condition: per-example conditions, shape ``(n, *cond_shape)``, or None.
+            keys: one PRNG key per example, shape ``(n,)``.
+
+        Returns:
+            Arrays of shape ``(n,)``, ``"loss"`` (the objective) among them.
+        """
 
     @abc.abstractmethod
     def check_data(self, x: np.ndarray) -> None:
-        """Raise ``ValueError`` (one line) when this loss cannot train on ``x``."""
+        """Check that this loss can train on ``x``.
+
+        Args:
+            x: the training data, shape ``(N, *event)``.
+
+        Raises:
+            ValueError: the data do not fit the loss (one line, e.g. integer pixels
+                outside ``0..num_levels-1``).
+        """
 
     @abc.abstractmethod
     def validation_scores(self, model, x: np.ndarray, condition: np.ndarray | None) -> np.ndarray:
-        """Per-example validation scores of ``x`` (shape ``(N,)``; lower is better), with
-        fixed noise so that epochs compare."""
+        """Per-example validation scores, with fixed noise so that epochs compare.
+
+        Args:
+            model: the flow to score.
+            x: the validation data, shape ``(N, *event)``.
+            condition: per-example conditions, shape ``(N, *cond_shape)``, or None.
+
+        Returns:
+            The scores, shape ``(N,)`` (lower is better).
+        """
 
 
 class NLL(AbstractLoss):
@@ -75,6 +109,9 @@ class NLL(AbstractLoss):
     Args:
         noise_std: train on ``x + noise_std * N(0, 1)`` (fresh noise every step; TarFlow's
             recipe); validation scores the clean data.
+
+    Raises:
+        ValueError: ``noise_std`` below 0.
     """
 
     noise_std: float = eqx.field(default=0.0, static=True)
@@ -111,6 +148,9 @@ class BitsPerDim(AbstractLoss):
         num_levels: the number of pixel values (256 for 8-bit images).
         noise_std: add ``noise_std * N(0, 1)`` to the dequantized pixels in training
             (TarFlow's recipe); validation scores the clean pixels.
+
+    Raises:
+        ValueError: ``num_levels`` below 2 or ``noise_std`` below 0.
     """
 
     num_levels: int = eqx.field(default=256, static=True)

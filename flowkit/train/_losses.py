@@ -23,8 +23,18 @@ Loss = Callable[[Any, Array, Array | None, Array], dict[str, Array]]
 
 
 def split_batch(batch: Any) -> tuple[ArrayLike, ArrayLike | None]:
-    """``x`` and the condition (or None) of a batch: an array ``x``, a pair
-    ``(x, condition)``, or a mapping with ``"x"`` and optionally ``"condition"``."""
+    """The data and the condition of a batch.
+
+    Args:
+        batch: an array ``x``, shape ``(B, *event)``, a pair ``(x, condition)``, or a
+            mapping with ``"x"`` and optionally ``"condition"`` (``(B, *cond_shape)``).
+
+    Returns:
+        ``(x, condition)``, the condition None when the batch has none.
+
+    Raises:
+        ValueError: a mapping without ``"x"``, or a sequence that is not a pair.
+    """
     if isinstance(batch, Mapping):
         if "x" not in batch:
             raise ValueError(

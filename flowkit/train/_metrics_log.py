@@ -20,8 +20,13 @@ def _plain(value):
 
 
 class MetricsLog:
-    """Append step records to ``path``. Records after ``resume_step`` (those of a run killed
-    after its last checkpoint, or of an older run when starting at 0) are removed first."""
+    """Append step records to a JSON-lines file.
+
+    Args:
+        path: the file (its folder is created if missing).
+        resume_step: records after this step (those of a run killed after its last
+            checkpoint, or of an older run when starting at 0) are removed first.
+    """
 
     def __init__(self, path: str | os.PathLike, *, resume_step: int = 0):
         self.path = Path(path)
@@ -35,14 +40,27 @@ class MetricsLog:
         self._file = self.path.open("a")
 
     def write(self, record: dict) -> None:
-        """Write one record (a dict of JSON-able scalars) and flush it."""
+        """Write one record and flush it.
+
+        Args:
+            record: JSON-able scalars, with a ``"step"``; NaN and inf are stored as
+                strings.
+        """
         self._file.write(json.dumps({k: _plain(v) for k, v in record.items()}) + "\n")
         self._file.flush()
 
     def close(self) -> None:
+        """Close the file."""
         self._file.close()
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict]:
-    """The records of a metrics file, in order."""
+    """The records of a metrics file.
+
+    Args:
+        path: a file written by :class:`MetricsLog`.
+
+    Returns:
+        The records, in order (NaN and inf as the strings ``"nan"``, ``"inf"``).
+    """
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line]

@@ -9,7 +9,12 @@ import numpy as np
 
 
 class NonFiniteError(FloatingPointError):
-    """Training stopped at ``step`` because its loss or gradients were not finite."""
+    """Training stopped at ``step`` because its loss or gradients were not finite.
+
+    Args:
+        message: what went non-finite, one line.
+        step: the step (1-based), kept as ``self.step``.
+    """
 
     def __init__(self, message: str, step: int):
         super().__init__(message)

@@ -15,9 +15,21 @@ def learning_rate_schedule(
     warmup_steps: int = 200,
     end_fraction: float = 0.01,
 ) -> optax.Schedule:
-    """Linear warm-up from 0 over ``warmup_steps``, then cosine decay to
-    ``end_fraction * learning_rate`` at ``total_steps``. A run no longer than the warm-up
-    warms up over its first half instead."""
+    """Linear warm-up from 0, then cosine decay to ``end_fraction * learning_rate``.
+
+    Args:
+        total_steps: the step at which the decay ends (the run's step budget).
+        learning_rate: the peak rate, reached after the warm-up.
+        warmup_steps: steps of the linear warm-up; a run no longer than that warms up over
+            its first half instead.
+        end_fraction: the final rate as a fraction of ``learning_rate``.
+
+    Returns:
+        An optax schedule: step number to learning rate.
+
+    Raises:
+        ValueError: ``total_steps < 1``, ``learning_rate <= 0`` or ``warmup_steps < 0``.
+    """
     if total_steps < 1 or learning_rate <= 0 or warmup_steps < 0:
         raise ValueError(
             f"learning_rate_schedule: need total_steps >= 1, learning_rate > 0 and "
@@ -44,11 +56,27 @@ def default_optimizer(
     ema_decay: float | None = None,
 ) -> optax.GradientTransformation:
     """Global-norm clipping, then Adam (AdamW with ``weight_decay``) on
-    :func:`learning_rate_schedule`; with ``ema_decay``, an average of the parameters is kept
-    in the state (read it with :func:`ema_model`).
+    :func:`learning_rate_schedule`.
 
     Only the trainable parameters reach the optimiser (see :func:`init_opt_state`), so the
     flow's base distribution gets neither updates nor weight decay.
+
+    Args:
+        total_steps: the step budget the schedule decays over.
+        learning_rate: the peak rate.
+        warmup_steps: steps of linear warm-up.
+        end_fraction: the final rate as a fraction of ``learning_rate``.
+        clip_norm: the global gradient norm clipped to; None: no clipping.
+        weight_decay: AdamW's decoupled weight decay; 0: plain Adam.
+        ema_decay: keep an average of the parameters in the state with this decay (read
+            it with :func:`ema_model`); None: no average.
+
+    Returns:
+        The optax optimiser.
+
+    Raises:
+        ValueError: a schedule argument out of range (see :func:`learning_rate_schedule`)
+            or ``ema_decay`` outside (0, 1).
     """
     schedule = learning_rate_schedule(
         total_steps,
@@ -67,8 +95,17 @@ def default_optimizer(
 
 
 def init_opt_state(optimizer: optax.GradientTransformation, model, filter_spec=trainable_filter):
-    """The optimiser state for the trainable parameters of ``model`` (``filter_spec(model)``
-    selects them; by default every float array except the base distribution's)."""
+    """The optimiser state for the trainable parameters of ``model``.
+
+    Args:
+        optimizer: the optax optimiser.
+        model: the model to train (e.g. a Flow), one copy.
+        filter_spec: ``filter_spec(model)`` selects the trainable leaves; by default every
+            float array except the base distribution's.
+
+    Returns:
+        ``optimizer.init`` of the trainable part of ``model``.
+    """
     return optimizer.init(eqx.filter(model, filter_spec(model)))
 
 
@@ -77,6 +114,16 @@ def optimizer_update(optimizer: optax.GradientTransformation, grads, state, para
 
     optax's bias corrections raise a float to an int32 step count, which a user's global
     ``jax_numpy_dtype_promotion="strict"`` refuses; flowkit's own code is strict-clean
-    (its test suite runs strict), so only this call is exempted."""
+    (its test suite runs strict), so only this call is exempted.
+
+    Args:
+        optimizer: the optax optimiser.
+        grads: the gradients, same tree as ``params``.
+        state: the optimiser state.
+        params: the current trainable parameters.
+
+    Returns:
+        ``(updates, new_state)``, as ``optimizer.update``.
+    """
     with jax.numpy_dtype_promotion("standard"):
         return optimizer.update(grads, state, params)

@@ -23,8 +23,17 @@ AXIS = "devices"
 
 
 def replicate(tree):
-    """One copy of every array leaf per local device, stacked along a new leading axis and
-    placed as the pmap step lays out its state (so the first call does not compile twice)."""
+    """One copy of every array leaf per local device, as the pmap step lays out its state.
+
+    Placed as the step returns it, so the first call does not compile twice.
+
+    Args:
+        tree: any pytree, one copy (e.g. ``(model, opt_state)``).
+
+    Returns:
+        The same tree, each array leaf of shape ``s`` now ``(local_devices, *s)``;
+        non-array leaves kept.
+    """
     devices = jax.local_devices()
     sharding = NamedSharding(Mesh(np.asarray(devices), (AXIS,)), PartitionSpec(AXIS))
 
@@ -36,7 +45,15 @@ def replicate(tree):
 
 
 def unreplicate(tree):
-    """The first copy of every replicated array leaf, as numpy (inverse of :func:`replicate`)."""
+    """The first copy of every replicated array leaf (inverse of :func:`replicate`).
+
+    Args:
+        tree: a pytree whose array leaves have a leading device axis,
+            ``(devices, *s)``.
+
+    Returns:
+        The same tree with numpy leaves of shape ``s``; non-array leaves kept.
+    """
 
     def first(x):
         if isinstance(x, jax.Array):
@@ -47,7 +64,20 @@ def unreplicate(tree):
 
 
 def reshape_for_pmap(batch, num_devices: int | None = None):
-    """Reshape every leaf ``(B, ...)`` to ``(num_devices, B // num_devices, ...)``."""
+    """Split a flat batch over devices for the pmap step.
+
+    Args:
+        batch: a pytree of arrays with leading dimension ``B``, e.g. ``x`` shape
+            ``(B, *event)`` or ``(x, condition)``.
+        num_devices: the number of devices; None: this process's local devices.
+
+    Returns:
+        The same tree as numpy, each leaf ``(B, ...)`` now
+        ``(num_devices, B // num_devices, ...)``.
+
+    Raises:
+        ValueError: ``B`` does not divide by ``num_devices``.
+    """
     n = jax.local_device_count() if num_devices is None else num_devices
 
     def split(x):
@@ -83,11 +113,24 @@ def make_pmap_step(
     """:func:`make_step` over this process's devices with ``jax.pmap``.
 
     Model and optimiser state are replicated (leading device axis, see :func:`replicate`);
-    the batch is ``(devices, per_device, *event)``; the key is shared and example ``i`` of
-    device ``d`` draws from ``fold_in(key, d * per_device + i)``, as in the one-device step.
-    Gradients and metrics are averaged with ``lax.pmean`` over all devices (of all processes
-    under ``jax.distributed``), so every copy stays identical.
-    ``memory``: as in :func:`make_step`.
+    the batch is ``(devices, per_device, *event)`` (split a flat one with
+    :func:`reshape_for_pmap`); the key is shared and example ``i`` of device ``d`` draws
+    from ``fold_in(key, d * per_device + i)``, as in the one-device step. Gradients and
+    metrics are averaged with ``lax.pmean`` over all devices (of all processes under
+    ``jax.distributed``), so every copy stays identical.
+
+    Args:
+        optimizer: the optax optimiser.
+        loss: as in :func:`make_step`.
+        filter_spec: as in :func:`make_step`.
+        memory: as in :func:`make_step`.
+
+    Returns:
+        The :class:`TrainStep` (kind ``"pmap"``); its ``put_batch`` refuses a batch whose
+        leading axis is not the local device count.
+
+    Raises:
+        ValueError: an unknown ``memory`` mode.
     """
     loss = memory_loss(loss, memory, owner="make_pmap_step")
 

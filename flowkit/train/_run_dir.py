@@ -129,8 +129,18 @@ class RunDir:
         return self.path / METRICS
 
     def write_epoch(self, best, last, history: FitHistory, *, improved: bool) -> None:
-        """``best.flowkit`` (when it improved, or is missing), ``last.flowkit`` and
-        ``history.json`` after an epoch; each file whole or not written."""
+        """Write ``best.flowkit`` (when it improved, or is missing), ``last.flowkit`` and
+        ``history.json`` after an epoch; each file whole or not written.
+
+        Args:
+            best: the selected model so far.
+            last: the model after this epoch.
+            history: the run's history up to this epoch.
+            improved: whether this epoch's model is the new best.
+
+        Raises:
+            WriteError: a file could not be written.
+        """
         info = {
             **self.metadata,
             "epoch": history.epochs,
@@ -144,5 +154,12 @@ class RunDir:
         atomic_write_text(self.path / HISTORY, json.dumps(history.to_dict(), indent=1))
 
     def load_best(self, like):
-        """The best model written so far, in the structure of ``like``."""
+        """The best model written so far.
+
+        Args:
+            like: a model of the same architecture (its structure and dtypes).
+
+        Returns:
+            The best model, same structure as ``like``.
+        """
         return load(self.path / BEST, like=like)

@@ -21,8 +21,15 @@ DATA_AXIS = "data"
 
 
 def data_mesh(num_devices: int | None = None) -> Mesh:
-    """A 1-D mesh named ``"data"`` over all global devices (every process's), or the first
-    ``num_devices`` of them."""
+    """A 1-D mesh named ``"data"`` for :func:`make_sharded_step`.
+
+    Args:
+        num_devices: use the first ``num_devices`` global devices; None: all of them
+            (every process's).
+
+    Returns:
+        The mesh, shape ``(num_devices,)``, its axis of type ``Auto``.
+    """
     devices = jax.devices()
     n = len(devices) if num_devices is None else num_devices
     return jax.make_mesh((n,), (DATA_AXIS,), devices=devices[:n], axis_types=(AxisType.Auto,))
@@ -78,16 +85,32 @@ def make_sharded_step(
     memory: MemoryModeName = "standard",
     after_update: Callable | None = None,
 ) -> TrainStep:
-    """:func:`make_step` as one ``jit`` program over ``mesh`` (default :func:`data_mesh`).
+    """:func:`make_step` as one ``jit`` program over a mesh, the batch split along its axis.
 
-    ``put_batch`` turns this process's rows of the global batch into a global array sharded
-    along ``"data"`` (``jax.make_array_from_process_local_data``; in one process, the whole
-    batch; jax.Arrays, already global, pass unchanged); ``put_state`` replicates the model
-    and optimiser state over the mesh. The global batch must divide by the number of devices
-    in the mesh. Results equal the one-device step on the global batch, up to the order of
+    ``put_batch`` turns this process's rows of the global batch, ``(B_local, *event)``,
+    into a global array ``(B, *event)`` sharded along the mesh axis
+    (``jax.make_array_from_process_local_data``; in one process, the whole batch;
+    jax.Arrays, already global, pass unchanged); ``put_state`` replicates the model and
+    optimiser state over the mesh. ``B`` must divide by the number of devices in the mesh.
+    Results equal the one-device step on the global batch, up to the order of
     floating-point reductions.
-    ``memory`` and ``after_update``: as in :func:`make_step` (batch statistics are taken
-    over the global batch).
+
+    Args:
+        optimizer: the optax optimiser.
+        loss: as in :func:`make_step`.
+        mesh: a 1-D mesh with an ``Auto`` axis; None: :func:`data_mesh`.
+        filter_spec: as in :func:`make_step`.
+        memory: as in :func:`make_step`.
+        after_update: as in :func:`make_step` (batch statistics are taken over the global
+            batch).
+
+    Returns:
+        The :class:`TrainStep` (kind ``"shard"``); its ``put_batch`` raises ValueError
+        when this process's rows do not split over its devices.
+
+    Raises:
+        ValueError: a mesh that is not 1-D with an ``Auto`` axis, or an unknown ``memory``
+            mode.
     """
     loss = memory_loss(loss, memory, owner="make_sharded_step")
     mesh = data_mesh() if mesh is None else mesh

@@ -10,11 +10,21 @@ import numpy as np
 class Evaluation:
     """Per-example scores (NLL in nats, or bits/dim for images) and their summary.
 
-    ``mean``, ``stderr`` (standard error of the mean, ``std(ddof=1) / sqrt(n)``), ``median``
-    and the 1st/99th percentiles ``p01``/``p99`` are over the finite values; non-finite ones
-    are counted in ``num_nonfinite``. ``worst`` holds the indices of the highest scores,
-    worst first (non-finite before finite). A mean far above the median means a few
-    examples dominate it: look at ``worst``.
+    Summaries are over the finite values. A mean far above the median means a few
+    examples dominate it: look at ``worst``. Build one with :func:`summarize`.
+
+    Args:
+        metric: ``"nll"`` or ``"bits/dim"``.
+        values: the per-example scores, shape ``(N,)`` (float64).
+        mean: their mean.
+        stderr: the standard error of the mean, ``std(ddof=1) / sqrt(n)``.
+        median: their median.
+        p01: their 1st percentile.
+        p99: their 99th percentile.
+        worst: indices of the highest scores, worst first (non-finite before finite),
+            shape ``(num_worst,)``.
+        num_nonfinite: how many scores are NaN or infinite.
+        num_draws: dequantization draws averaged per example.
     """
 
     metric: str
@@ -51,7 +61,17 @@ class Evaluation:
 
 
 def summarize(values, metric: str, *, num_worst: int = 10, num_draws: int = 1) -> Evaluation:
-    """An :class:`Evaluation` of a 1-D array of per-example scores (higher is worse)."""
+    """Summarise per-example scores (higher is worse).
+
+    Args:
+        values: the scores, any shape (flattened to ``(N,)``).
+        metric: the name of the score, e.g. ``"nll"``.
+        num_worst: how many indices of the worst scores to keep.
+        num_draws: recorded in the result (draws averaged per example).
+
+    Returns:
+        An :class:`Evaluation`; its statistics are NaN when no score is finite.
+    """
     values = np.asarray(values, np.float64).reshape(-1)
     finite = np.isfinite(values)
     kept = values[finite]

@@ -28,17 +28,31 @@ def make_step(
     memory: MemoryModeName = "standard",
     after_update: Callable | None = None,
 ) -> TrainStep:
-    """A jitted ``step(model, opt_state, batch, key) -> (model, opt_state, metrics)``.
+    """A jitted one-device ``step(model, opt_state, batch, key) -> (model, opt_state, metrics)``.
 
     ``batch`` is ``x`` of shape ``(B, *event)``, ``(x, condition)`` or ``{"x", "condition"}``;
-    keep ``B`` fixed so the step compiles once. Only ``filter_spec(model)`` leaves are trained
-    (default :func:`trainable_filter`: not the base distribution); initialise the state with
-    :func:`init_opt_state`. Metrics: the batch means of the loss's entries, ``grad_norm``,
-    ``skipped`` and ``grads_finite`` (see :func:`update_on_batch`). ``memory``: how the
-    flow's gradient is taken, ``"standard"``, ``"remat"`` or ``"invertible"`` (activation
-    memory flat in depth; see :func:`flowkit.with_memory_mode`); parameters and optimiser
-    state are the same in every mode. ``after_update``: see :func:`update_on_batch` (e.g.
-    :func:`flowkit.flows.advance_batch_norm` for a flow with batch norm).
+    keep ``B`` fixed so the step compiles once. Initialise the state with
+    :func:`init_opt_state`. Metrics: see :func:`update_on_batch`.
+
+    Args:
+        optimizer: the optax optimiser.
+        loss: a loss object (:class:`NLL`, :class:`BitsPerDim`) or any
+            ``loss(model, x, condition, keys) -> dict`` of per-example arrays, shape
+            ``(B,)``, one named ``"loss"``.
+        filter_spec: ``filter_spec(model)`` selects the trained leaves (default
+            :func:`trainable_filter`: all but the base distribution).
+        memory: how the flow's gradient is taken: ``"standard"``, ``"remat"`` or
+            ``"invertible"`` (activation memory flat in depth; see
+            :func:`flowkit.with_memory_mode`); parameters and optimiser state are the same
+            in every mode.
+        after_update: see :func:`update_on_batch` (e.g.
+            :func:`flowkit.flows.advance_batch_norm` for a flow with batch norm).
+
+    Returns:
+        The :class:`TrainStep` (kind ``"jit"``).
+
+    Raises:
+        ValueError: an unknown ``memory`` mode.
     """
     loss = memory_loss(loss, memory, owner="make_step")
 

@@ -10,8 +10,17 @@ import numpy as np
 
 
 def to_host(tree):
-    """Array leaves as numpy (non-arrays kept). Works on fully replicated global arrays in a
-    multi-process run too: only this process's first shard is read."""
+    """Array leaves as numpy (non-arrays and PRNG keys kept).
+
+    Works on fully replicated global arrays in a multi-process run too: only this process's
+    first shard is read.
+
+    Args:
+        tree: any pytree, e.g. ``(model, opt_state)`` or a step's metrics.
+
+    Returns:
+        The same tree with numpy array leaves of the same shapes.
+    """
 
     def one(x):
         if isinstance(x, jax.Array) and not jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
@@ -25,10 +34,19 @@ def to_host(tree):
 class TrainStep:
     """``step(model, opt_state, batch, key) -> (model, opt_state, metrics)`` plus layout.
 
-    Call ``put_state`` on a single copy of ``(model, opt_state)`` before the first step and
-    ``put_batch`` on every batch; ``get_state`` turns the step's state (and ``get_metrics``
-    its metrics) back into one host copy (numpy leaves), as checkpoints store it.
-    ``examples(batch)`` is the global number of examples in a batch given to ``put_batch``.
+    Built by :func:`make_step`, :func:`make_pmap_step` and :func:`make_sharded_step`.
+
+    Args:
+        update: the jitted step, ``(model, opt_state, batch, key) -> (model, opt_state,
+            metrics)``.
+        put_state: lays out one copy of ``(model, opt_state)`` for the step; call it
+            before the first step.
+        put_batch: lays out one batch for the step; call it on every batch.
+        get_state: turns the step's state back into one host copy (numpy leaves), as
+            checkpoints store it.
+        get_metrics: the same for the step's metrics.
+        examples: the global number of examples in a batch given to ``put_batch``.
+        kind: ``"jit"``, ``"pmap"`` or ``"shard"``.
     """
 
     update: Callable[..., tuple[Any, Any, dict]]

@@ -32,16 +32,32 @@ def update_on_batch(
     reduce: Callable = lambda tree: tree,
     after_update: Callable | None = None,
 ):
-    """``(model, opt_state, metrics)`` after one step on ``batch``.
+    """One optimiser step on ``batch``: the maths every step flavour shares.
 
-    ``offset`` is the index of this batch's first example in the global batch (example ``i``
-    draws from ``fold_in(key, offset + i)``); ``reduce`` averages gradients and metrics over
-    devices (``lax.pmean`` under pmap). A non-finite loss or gradient leaves model and
-    optimiser state unchanged; metrics then say so (``skipped``, and ``grads_finite`` per
-    trainable leaf, in the order of ``jax.tree_util.tree_leaves`` of the trainable part).
-    ``after_update(model, x, condition, keys) -> model`` then moves what is not trained by
-    gradients (batch-norm running statistics: :func:`flowkit.flows.advance_batch_norm`), from the
-    batch as the loss saw it; a skipped step skips it too.
+    A non-finite loss or gradient leaves model and optimiser state unchanged; the metrics
+    then say so.
+
+    Args:
+        loss: ``loss(model, x, condition, keys) -> dict`` of per-example arrays, shape
+            ``(B,)``, one named ``"loss"``.
+        optimizer: the optax optimiser.
+        filter_spec: ``filter_spec(model)`` selects the trainable leaves.
+        model: the model (e.g. a Flow).
+        opt_state: the optimiser state of its trainable leaves.
+        batch: ``x`` of shape ``(B, *event)``, ``(x, condition)`` or ``{"x", "condition"}``
+            (see :func:`split_batch`).
+        key: the step's key; example ``i`` draws from ``fold_in(key, offset + i)``.
+        offset: the index of this batch's first example in the global batch.
+        reduce: averages ``(grads, metrics)`` over devices (``lax.pmean`` under pmap).
+        after_update: ``after_update(model, x, condition, keys) -> model`` moves what is
+            not trained by gradients (batch-norm running statistics:
+            :func:`flowkit.flows.advance_batch_norm`), from the batch as the loss saw it; a
+            skipped step skips it too.
+
+    Returns:
+        ``(model, opt_state, metrics)``: metrics are the batch means of the loss's entries
+        (scalars), ``grad_norm``, ``skipped`` (bool) and ``grads_finite``, shape ``(L,)``,
+        one per trainable leaf in the order of ``jax.tree_util.tree_leaves``.
     """
     params, static = eqx.partition(model, filter_spec(model))
     x, condition = split_batch(batch)
