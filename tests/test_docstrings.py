@@ -12,10 +12,6 @@ import flowkit as fk
 
 PACKAGES = ["flowkit"] + [f"flowkit.{p}" for p in fk._SUBPACKAGES]
 
-# Packages whose sweep is in flight in other worktrees (bijectors, train) or that re-export
-# their names (flowkit; flowkit.flows re-exports flowkit._engine._batch_layers' functions).
-_SWEEP_IN_FLIGHT = {"flowkit", "flowkit.bijectors", "flowkit.flows", "flowkit.train"}
-
 # An entry of an ``Args:`` section, as ``inspect.getdoc`` dedents it: "    name:" or
 # "    name (type):"; a grouped entry ("    a, b:") matches neither a nor b.
 _ENTRY = re.compile(r"^    (\*{0,2}\w+)(?: \([^)]*\))?:", re.M)
@@ -62,21 +58,6 @@ def test_documented_finds_each_entry_and_no_grouped_one():
     assert _documented("Summary.\n\nReturns:\n    x.\n") is None
 
 
-@pytest.mark.parametrize(
-    "package",
-    [
-        pytest.param(
-            p,
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="the bijectors and train docstring sweeps (and flowkit._engine's batch "
-                "layer functions) are not merged yet",
-            ),
-        )
-        if p in _SWEEP_IN_FLIGHT
-        else p
-        for p in PACKAGES
-    ],
-)
+@pytest.mark.parametrize("package", PACKAGES)
 def test_every_public_callable_documents_its_parameters(package):
     assert _undocumented(package) == []
