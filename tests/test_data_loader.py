@@ -67,11 +67,9 @@ def test_dequantization_noise_is_new_each_epoch_and_keyed_by_example(pixels):
     assert abs(noise.mean() - 0.5) < 0.02 and abs(noise.std() - 12**-0.5) < 0.02
 
 
-def test_scales_bin_centres_and_flattening(pixels):
+def test_bin_centres_and_flattening(pixels):
     unit = Loader(pixels, batch_size=10, seed=1).batch(4)
-    signed = Loader(pixels, batch_size=10, seed=1, scale="signed").batch(4)
-    np.testing.assert_allclose(signed["x"], 2 * unit["x"] - 1, atol=1e-6)
-    assert signed["x"].min() >= -1 and signed["x"].max() < 1
+    assert unit["x"].min() >= 0 and unit["x"].max() < 1
     centres = Loader(pixels, batch_size=10, seed=1, dequantize=False, flatten=True).batch(4)
     expected = (pixels.x[unit["index"]].reshape(10, 16) + 0.5) / 256
     np.testing.assert_allclose(centres["x"], expected, rtol=1e-6)
@@ -159,7 +157,6 @@ LOADER_ERRORS = {
         dict(batch_size=10, process_count=2, process_index=2),
         r"process_index 2 is outside 0\.\.1",
     ),
-    "scale": (dict(batch_size=10, scale="pm1"), r"unknown scale 'pm1'; choose one of unit, signed"),
     "epochs": (dict(batch_size=10, num_epochs=0), r"num_epochs must be >= 1 or None"),
 }
 
@@ -169,3 +166,14 @@ def test_loader_errors(pixels, case):
     kwargs, message = LOADER_ERRORS[case]
     with pytest.raises(DataError, match="^pixels: " + message):
         Loader(pixels, **kwargs)
+
+
+def test_fit_refuses_a_loader_for_a_conditional_flow(pixels):
+    import jax
+
+    import flowkit as fk
+
+    flow = fk.realnvp(jax.random.key(0), dim=16, num_layers=2, width=8, cond_shape=3)
+    loader = Loader(pixels, batch_size=10, seed=0, flatten=True)
+    with pytest.raises(ValueError, match=r"^fit: a Loader gives no conditions but the flow takes "):
+        fk.fit(jax.random.key(1), flow, loader, validation=0, progress=False)

@@ -14,7 +14,6 @@ import numpy as np
 from ._dataset import ArrayDataset
 from ._random import epoch_order, uniform_noise
 
-SCALES = ("unit", "signed")
 # The largest float32 below 1: (levels - 1 + u) / levels can round up to 1.0 in float32.
 _BELOW_ONE = np.nextafter(np.float32(1.0), np.float32(0.0))
 
@@ -63,8 +62,7 @@ class BatchMaker:
 
     - ``"x"``: float32 ``(n, *event_shape)`` (``(n, D)`` when flattened). Discrete data
       become ``(x + u) / num_levels`` in [0, 1) (``u ~ U(0, 1)``, or 0.5 without
-      dequantization), then ``2 y - 1`` for ``scale="signed"``; continuous data pass as
-      they are.
+      dequantization); continuous data pass as they are.
     - ``"label"``: int32 ``(n,)`` when the data set has labels.
     - ``"index"``: int32 ``(n,)``, the rows of the data set in this batch.
 
@@ -77,7 +75,6 @@ class BatchMaker:
         seed: fixes each epoch's order and noise.
         shuffle: ``False`` keeps the data set's order.
         dequantize: add ``u ~ U(0, 1)`` to discrete data (``False``: 0.5).
-        scale: ``"unit"`` or ``"signed"``.
         flatten: make ``"x"`` of shape ``(n, D)``.
         process_index: this process.
         process_count: how many processes share each batch.
@@ -88,7 +85,6 @@ class BatchMaker:
     seed: int
     shuffle: bool
     dequantize: bool
-    scale: str
     flatten: bool
     process_index: int
     process_count: int
@@ -117,8 +113,7 @@ class BatchMaker:
             else:
                 offset = np.float32(0.5)
             y = (x.astype(np.float32) + offset) / np.float32(data.num_levels)
-            y = np.minimum(y, _BELOW_ONE)  # keep [0, 1) open at 1 (see _BELOW_ONE)
-            x = 2.0 * y - 1.0 if self.scale == "signed" else y
+            x = np.minimum(y, _BELOW_ONE)  # keep [0, 1) open at 1 (see _BELOW_ONE)
         return x if self.flatten else x.reshape(len(rows), *data.event_shape)
 
     def __call__(self, step: int) -> dict[str, np.ndarray]:

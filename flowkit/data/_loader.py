@@ -11,7 +11,7 @@ from typing import Any
 
 import jax
 
-from ._batches import SCALES, BatchMaker
+from ._batches import BatchMaker
 from ._dataset import ArrayDataset
 from ._errors import DataError
 from ._iterator import LoaderIterator
@@ -30,6 +30,11 @@ class Loader:
     :class:`~flowkit.data._batches.BatchMaker`: ``"x"`` float32 ``(n, *event_shape)``,
     ``"index"`` and, for labelled data, ``"label"`` int32 ``(n,)``.
 
+    Discrete data always come as dequantized values in [0, 1) (continuous data as they
+    are). A model that trains in another space maps them there with a bijector inside the
+    flow, so its log-determinant is counted in ``log_prob`` and bits/dim, e.g. for [-1, 1):
+    ``fk.with_preprocessing(flow, fk.Rescale(flow.shape, -1.0, 1.0))``.
+
     Args:
         data: the examples.
         batch_size: the global batch size (all processes together), at most ``len(data)``
@@ -39,8 +44,6 @@ class Loader:
         num_epochs: how many epochs iteration runs; ``None`` runs endlessly.
         shuffle: ``False`` keeps the data set's order in every epoch.
         dequantize: add ``u ~ U(0, 1)`` to discrete data (``False``: 0.5).
-        scale: ``"unit"`` gives [0, 1), ``"signed"`` gives [-1, 1) (then ``data_range`` is 2
-            for :func:`flowkit.bits_per_dim`).
         flatten: make ``x`` of shape ``(n, D)``.
         process_index: this process; ``None`` is ``jax.process_index()``.
         process_count: how many processes share each batch; ``None`` is
@@ -51,8 +54,7 @@ class Loader:
 
     Raises:
         DataError: naming the data set, for a setting out of range: ``batch_size``,
-            ``process_index``, ``seed``, ``num_epochs``, ``scale``, or the worker and prefetch
-            counts.
+            ``process_index``, ``seed``, ``num_epochs``, or the worker and prefetch counts.
     """
 
     def __init__(
@@ -64,7 +66,6 @@ class Loader:
         num_epochs: int | None = None,
         shuffle: bool = True,
         dequantize: bool = True,
-        scale: str = "unit",
         flatten: bool = False,
         process_index: int | None = None,
         process_count: int | None = None,
@@ -74,7 +75,7 @@ class Loader:
     ):
         process_index = jax.process_index() if process_index is None else process_index
         process_count = jax.process_count() if process_count is None else process_count
-        _check_settings(data, batch_size, seed, num_epochs, scale, process_index, process_count)
+        _check_settings(data, batch_size, seed, num_epochs, process_index, process_count)
         if worker_count < 0 or worker_buffer_size < 1 or prefetch < 0:
             raise DataError(
                 data.name,
@@ -88,7 +89,6 @@ class Loader:
             seed,
             shuffle,
             dequantize,
-            scale,
             flatten,
             process_index,
             process_count,
@@ -147,11 +147,6 @@ class Loader:
         shape = self.data.event_shape
         return (math.prod(shape),) if self.maker.flatten else shape
 
-    @property
-    def data_range(self) -> float:
-        """Length of the interval the data fill: 1 for "unit", 2 for "signed"."""
-        return 2.0 if self.maker.scale == "signed" else 1.0
-
     def fingerprint(self) -> dict[str, Any]:
         """The settings that fix the sequence of global batches (saved in the state).
 
@@ -200,7 +195,7 @@ class Loader:
         return iterator
 
 
-def _check_settings(data, batch_size, seed, num_epochs, scale, process_index, process_count):
+def _check_settings(data, batch_size, seed, num_epochs, process_index, process_count):
     if not 1 <= batch_size <= len(data):
         raise DataError(
             data.name,
@@ -220,5 +215,3 @@ def _check_settings(data, batch_size, seed, num_epochs, scale, process_index, pr
         raise DataError(data.name, f"seed must be in 0..2**64-1; got {seed}.")
     if num_epochs is not None and num_epochs < 1:
         raise DataError(data.name, f"num_epochs must be >= 1 or None; got {num_epochs}.")
-    if scale not in SCALES:
-        raise DataError(data.name, f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}.")

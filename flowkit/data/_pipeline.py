@@ -79,7 +79,6 @@ class Pipeline:
             "seed": m.seed,
             "shuffle": m.shuffle,
             "dequantize": m.dequantize,
-            "scale": m.scale,
             "flatten": m.flatten,
         }
 

@@ -172,10 +172,10 @@ def loader_data(flow, loader, validation, loss, on_nonfinite: str) -> FitData:
             f"takes events of shape {tuple(flow.shape)}; build the flow for the data (or set "
             "the loader's flatten=)."
         )
-    if loader.data_range != 1.0 or flow.cond_shape is not None:
+    if flow.cond_shape is not None:
         raise ValueError(
-            "fit: a Loader must give unconditional data in [0, 1) (scale='unit'), as "
-            "validation scores it; pass arrays for conditional flows."
+            f"fit: a Loader gives no conditions but the flow takes cond_shape "
+            f"{tuple(flow.cond_shape)}; pass (x, condition) arrays for a conditional flow."
         )
     if isinstance(validation, float | int) and validation != 0:
         raise ValueError(
