@@ -189,7 +189,4 @@ class BitsPerDim(AbstractLoss):
         return values[0]
 
 
-DEFAULT_LOSS = NLL()  # the training steps' default
-
-
 DEFAULT_LOSS = NLL()  # the training steps' default: NLL of data taken as they are
